@@ -1,0 +1,3 @@
+"""Earful: an open-source social customer-service desk."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Brands: the companies a team listens for and answers as."""

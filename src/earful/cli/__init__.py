@@ -1,0 +1,1 @@
+"""The `earful` command line, one module per command group."""

@@ -1,0 +1,24 @@
+"""`earful`: set up, ingest, inspect and serve."""
+
+from __future__ import annotations
+
+import typer
+
+from earful.cli import brands, conversations, demo, ingest, serve
+
+app = typer.Typer(
+    name="earful",
+    help="Earful: listen to every mention, answer as a team.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.command("init", help="Create or upgrade the database schema.")(ingest.init)
+app.command("ingest", help="Replay a file through the pipeline.")(ingest.ingest)
+app.command("serve", help="Serve the web inbox.")(serve.serve)
+app.command("demo", help="Load the demo corpus and serve the inbox.")(demo.demo)
+app.add_typer(brands.app, name="brands", help="Manage brands.")
+app.add_typer(conversations.app, name="conversations", help="Inspect conversations.")
+
+
+if __name__ == "__main__":
+    app()

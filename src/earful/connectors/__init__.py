@@ -1,0 +1,1 @@
+"""Connectors: one module per network behind :mod:`earful.connectors.base`."""

@@ -1,0 +1,1 @@
+"""Conversations: a brand's threads with its customers."""

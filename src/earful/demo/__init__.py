@@ -1,0 +1,1 @@
+"""The bundled demo: made-up brands and a generated, realistic corpus."""

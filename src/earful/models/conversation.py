@@ -1,0 +1,61 @@
+"""A conversation: one brand's thread with one customer, and its posts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from earful.models.base import Base, BigId, UTCDateTime, utcnow
+
+
+class ConversationStatus(enum.StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    WAITING = "waiting"  # waiting on the customer
+    RESOLVED = "resolved"
+
+
+OPEN_STATUSES = (ConversationStatus.NEW, ConversationStatus.OPEN, ConversationStatus.WAITING)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_brand_status", "brand_id", "status"),
+        Index("ix_conversations_brand_customer", "brand_id", "identity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    # The customer who started it (the brand's own account never starts one).
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"))
+    status: Mapped[ConversationStatus] = mapped_column(
+        Enum(
+            ConversationStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=ConversationStatus.NEW,
+    )
+    subject: Mapped[str | None] = mapped_column(String(200))
+    first_post_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_post_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    post_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConversationPost(Base):
+    """Membership of a post in a brand's conversation (a post may concern several brands)."""
+
+    __tablename__ = "conversation_posts"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -1,0 +1,1 @@
+"""The pipeline: normalize → match → classify → thread → route, pure stages over batches."""

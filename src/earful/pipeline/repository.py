@@ -1,0 +1,376 @@
+"""All SQL of the ingest path: batched lookups and writes on one connection.
+
+Written in SQLAlchemy Core with executemany so one batch costs a fixed number of round
+trips whatever its size; the same statements run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from earful.models import (
+    OPEN_STATUSES,
+    Conversation,
+    ConversationPost,
+    ConversationStatus,
+    DeadLetter,
+    Identity,
+    Post,
+    Source,
+)
+from earful.models.base import utcnow
+from earful.pipeline.schema import Classified, PostIn, Rejected
+from earful.pipeline.stages import ConvKey, PostKey, RoutePlan, ThreadIndex, ThreadPlan
+
+posts_t: Table = Post.__table__  # type: ignore[assignment]
+identities_t: Table = Identity.__table__  # type: ignore[assignment]
+conversations_t: Table = Conversation.__table__  # type: ignore[assignment]
+members_t: Table = ConversationPost.__table__  # type: ignore[assignment]
+dead_t: Table = DeadLetter.__table__  # type: ignore[assignment]
+sources_t: Table = Source.__table__  # type: ignore[assignment]
+
+CHUNK = 900  # keeps IN lists under every backend's bound-parameter limit
+
+
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _by_network(keys: Iterable[PostKey]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for network, external_id in keys:
+        grouped[network].append(external_id)
+    return grouped
+
+
+def _insert_ignore(conn: Connection, table: object, index: list[str]):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
+    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    return maker(table).on_conflict_do_nothing(index_elements=index)  # type: ignore[arg-type]
+
+
+class IngestRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # ------------------------------------------------------------ reads
+
+    def existing_posts(self, keys: Iterable[PostKey]) -> set[PostKey]:
+        found: set[PostKey] = set()
+        for network, ids in _by_network(keys).items():
+            for chunk in _chunks(ids):
+                rows = self.conn.execute(
+                    select(posts_t.c.external_id).where(
+                        posts_t.c.network == network, posts_t.c.external_id.in_(chunk)
+                    )
+                )
+                found.update((network, r[0]) for r in rows)
+        return found
+
+    def thread_links(self, parents: set[PostKey], selves: set[PostKey]) -> ThreadIndex:
+        """Conversations of stored parents, and of stored children of the batch's posts."""
+        index = ThreadIndex()
+        conv_cols = (
+            members_t.c.conversation_id,
+            conversations_t.c.brand_id,
+            conversations_t.c.status,
+        )
+        for network, ids in _by_network(sorted(parents)).items():
+            for chunk in _chunks(ids):
+                q = (
+                    select(posts_t.c.external_id, *conv_cols)
+                    .select_from(posts_t)
+                    .outerjoin(members_t, members_t.c.post_id == posts_t.c.id)
+                    .outerjoin(conversations_t, conversations_t.c.id == members_t.c.conversation_id)
+                    .where(posts_t.c.network == network, posts_t.c.external_id.in_(chunk))
+                )
+                for ext, conv, brand, status in self.conn.execute(q):
+                    convs = index.parent_convs.setdefault((network, ext), {})
+                    if conv is not None:
+                        convs[brand] = conv
+                        index.statuses[conv] = ConversationStatus(status)
+        for network, ids in _by_network(sorted(selves)).items():
+            for chunk in _chunks(ids):
+                q = (
+                    select(posts_t.c.reply_to_external_id, *conv_cols)
+                    .select_from(posts_t)
+                    .join(members_t, members_t.c.post_id == posts_t.c.id)
+                    .join(conversations_t, conversations_t.c.id == members_t.c.conversation_id)
+                    .where(
+                        posts_t.c.network == network,
+                        posts_t.c.reply_to_external_id.in_(chunk),
+                    )
+                )
+                for parent, conv, brand, status in self.conn.execute(q):
+                    index.child_convs.setdefault((network, parent), []).append((brand, conv))
+                    index.statuses[conv] = ConversationStatus(status)
+        for key, children in index.child_convs.items():
+            index.child_convs[key] = sorted(set(children))
+        return index
+
+    def open_conversations(self, customers: set[tuple[int, str, str]], index: ThreadIndex) -> None:
+        """Fill ``index.open_convs``: each customer's open conversation with each brand."""
+        wanted: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for brand, network, author in customers:
+            wanted[(network, author)].add(brand)
+        by_net: dict[str, list[str]] = defaultdict(list)
+        for network, author in wanted:
+            by_net[network].append(author)
+        for network, authors in by_net.items():
+            for chunk in _chunks(authors):
+                q = (
+                    select(
+                        identities_t.c.external_id,
+                        conversations_t.c.brand_id,
+                        conversations_t.c.id,
+                        conversations_t.c.status,
+                    )
+                    .join(conversations_t, conversations_t.c.identity_id == identities_t.c.id)
+                    .where(
+                        identities_t.c.network == network,
+                        identities_t.c.external_id.in_(chunk),
+                        conversations_t.c.status.in_([s.value for s in OPEN_STATUSES]),
+                    )
+                    .order_by(conversations_t.c.last_post_at.desc(), conversations_t.c.id.desc())
+                )
+                for author, brand, conv, status in self.conn.execute(q):
+                    if brand in wanted[(network, author)]:
+                        # Newest open conversation wins (first row per key).
+                        index.open_convs.setdefault((brand, network, author), conv)
+                        index.statuses.setdefault(conv, ConversationStatus(status))
+
+    # ------------------------------------------------------------ writes
+
+    def identities(self, posts: Sequence[PostIn]) -> dict[tuple[str, str], int]:
+        """Upsert the authors; returns {(network, author id): identity id}."""
+        rows: dict[tuple[str, str], dict[str, object]] = {}
+        for p in posts:
+            rows.setdefault(
+                (p.network, p.author_id),
+                {
+                    "network": p.network,
+                    "external_id": p.author_id,
+                    "handle": p.author_handle,
+                    "display_name": p.author_name,
+                    "created_at": utcnow(),
+                },
+            )
+        if not rows:
+            return {}
+        stmt = _insert_ignore(self.conn, identities_t, ["network", "external_id"])
+        self.conn.execute(stmt, list(rows.values()))
+        ids: dict[tuple[str, str], int] = {}
+        for network, authors in _by_network(rows).items():
+            for chunk in _chunks(authors):
+                q = select(identities_t.c.external_id, identities_t.c.id).where(
+                    identities_t.c.network == network, identities_t.c.external_id.in_(chunk)
+                )
+                ids.update(((network, ext), i) for ext, i in self.conn.execute(q))
+        return ids
+
+    def insert_posts(
+        self,
+        batch: Sequence[Classified],
+        identity_ids: dict[tuple[str, str], int],
+        source_id: int | None,
+    ) -> dict[PostKey, int]:
+        now = utcnow()
+        rows = []
+        for c in batch:
+            p = c.post
+            lab = c.labels
+            rows.append(
+                {
+                    "network": p.network,
+                    "external_id": p.external_id,
+                    "identity_id": identity_ids[(p.network, p.author_id)],
+                    "source_id": source_id,
+                    "text": p.text,
+                    "language": lab.language or p.language,
+                    "created_at": p.created_at,
+                    "ingested_at": now,
+                    "url": p.url,
+                    "reply_to_external_id": p.reply_to,
+                    "quote_of_external_id": p.quote_of,
+                    "repost_of_external_id": p.repost_of,
+                    "from_brand": bool(c.own_brand_ids),
+                    "raw": p.raw,
+                    "sentiment": lab.sentiment,
+                    "sentiment_score": lab.sentiment_score,
+                    "intent": lab.intent,
+                    "intent_score": lab.intent_score,
+                    "urgency": lab.urgency,
+                    "urgency_score": lab.urgency_score,
+                    "model_version": c.model_version,
+                }
+            )
+        if not rows:
+            return {}
+        self.conn.execute(_insert_ignore(self.conn, posts_t, ["network", "external_id"]), rows)
+        ids: dict[PostKey, int] = {}
+        keys = [(c.post.network, c.post.external_id) for c in batch]
+        for network, exts in _by_network(keys).items():
+            for chunk in _chunks(exts):
+                q = select(posts_t.c.external_id, posts_t.c.id).where(
+                    posts_t.c.network == network, posts_t.c.external_id.in_(chunk)
+                )
+                ids.update(((network, ext), i) for ext, i in self.conn.execute(q))
+        return ids
+
+    def apply_threads(
+        self,
+        plan: ThreadPlan,
+        routing: RoutePlan,
+        post_ids: dict[PostKey, int],
+        identity_ids: dict[tuple[str, str], int],
+        created: dict[PostKey, datetime],
+    ) -> dict[ConvKey, int]:
+        """Create, merge and fill conversations; returns {plan key: conversation id}."""
+        ids: dict[ConvKey, int] = {}
+        if plan.new_conversations:
+            rows = [
+                {
+                    "brand_id": n.brand_id,
+                    "identity_id": identity_ids[(n.network, n.author_id)],
+                    "status": routing.statuses.get(n.key, ConversationStatus.NEW).value,
+                    "first_post_at": created[n.first_post],
+                    "last_post_at": created[n.first_post],
+                    "post_count": 0,
+                    "created_at": utcnow(),
+                }
+                for n in plan.new_conversations
+            ]
+            stmt = insert(conversations_t).returning(
+                conversations_t.c.id, sort_by_parameter_order=True
+            )
+            result = self.conn.execute(stmt, rows)
+            for n, row in zip(plan.new_conversations, result, strict=True):
+                ids[n.key] = row[0]
+        for old, into in plan.merges:
+            self.conn.execute(
+                update(members_t)
+                .where(members_t.c.conversation_id == old)
+                .values(conversation_id=into)
+            )
+            self.conn.execute(conversations_t.delete().where(conversations_t.c.id == old))
+
+        def real(key: ConvKey) -> int:
+            return ids[key] if key < 0 else key
+
+        members = [
+            {"conversation_id": real(conv), "post_id": post_ids[post]}
+            for post, conv in plan.members
+        ]
+        if members:
+            self.conn.execute(
+                _insert_ignore(self.conn, members_t, ["conversation_id", "post_id"]), members
+            )
+        touched = sorted({real(conv) for _, conv in plan.members} | {i for _, i in plan.merges})
+        self._refresh(touched)
+        changed = [
+            {"cid": real(conv), "st": status.value}
+            for conv, status in routing.statuses.items()
+            if conv > 0
+        ]
+        if changed:
+            self.conn.execute(
+                update(conversations_t)
+                .where(conversations_t.c.id == bindparam("cid"))
+                .values(status=bindparam("st")),
+                changed,
+            )
+        return ids
+
+    def _refresh(self, conversation_ids: Sequence[int]) -> None:
+        """Recompute post count and first/last post times from the members."""
+        for chunk in _chunks(conversation_ids):
+            agg = (
+                select(
+                    members_t.c.conversation_id.label("cid"),
+                    func.count().label("n"),
+                    func.min(posts_t.c.created_at).label("first"),
+                    func.max(posts_t.c.created_at).label("last"),
+                )
+                .join(posts_t, posts_t.c.id == members_t.c.post_id)
+                .where(members_t.c.conversation_id.in_(chunk))
+                .group_by(members_t.c.conversation_id)
+            )
+            rows = [
+                {"cid": cid, "n": n, "first": first, "last": last}
+                for cid, n, first, last in self.conn.execute(agg)
+            ]
+            if rows:
+                self.conn.execute(
+                    update(conversations_t)
+                    .where(conversations_t.c.id == bindparam("cid"))
+                    .values(
+                        post_count=bindparam("n"),
+                        first_post_at=bindparam("first"),
+                        last_post_at=bindparam("last"),
+                    ),
+                    rows,
+                )
+
+    def dead_letters(self, origin: str, rejected: Sequence[Rejected]) -> int:
+        """Keep bad input with its reason; re-reading the same bad line adds nothing."""
+        if not rejected:
+            return 0
+        rows = [
+            {
+                "origin": origin[:500],
+                "position": r.position[:100],
+                "reason": r.reason,
+                "raw": r.raw,
+                "created_at": utcnow(),
+            }
+            for r in rejected
+        ]
+        self.conn.execute(_insert_ignore(self.conn, dead_t, ["origin", "position"]), rows)
+        return len(rows)
+
+    # ------------------------------------------------------------ sources
+
+    def source(self, name: str, kind: str, brand_id: int | None) -> tuple[int, str | None]:
+        """Find or create a source; returns (id, stored cursor)."""
+        self.conn.execute(
+            _insert_ignore(self.conn, sources_t, ["name"]),
+            [
+                {
+                    "name": name,
+                    "kind": kind,
+                    "brand_id": brand_id,
+                    "config": {},
+                    "status": "idle",
+                    "updated_at": utcnow(),
+                }
+            ],
+        )
+        row = self.conn.execute(
+            select(sources_t.c.id, sources_t.c.cursor).where(sources_t.c.name == name)
+        ).one()
+        return row[0], row[1]
+
+    def save_cursor(self, source_id: int, cursor: str | None) -> None:
+        self.conn.execute(
+            update(sources_t)
+            .where(sources_t.c.id == source_id)
+            .values(cursor=cursor, status="running", updated_at=utcnow())
+        )
+
+    def set_status(self, source_id: int, status: str, reason: str | None = None) -> None:
+        self.conn.execute(
+            update(sources_t)
+            .where(sources_t.c.id == source_id)
+            .values(status=status, status_reason=reason, updated_at=utcnow())
+        )

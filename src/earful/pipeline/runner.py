@@ -1,0 +1,158 @@
+"""Runs connector batches through the stages and stores each batch in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, select
+
+from earful.connectors.base import Batch, Connector
+from earful.models import Brand
+from earful.pipeline import stages
+from earful.pipeline.keyword_matcher import KeywordMatcher
+from earful.pipeline.repository import IngestRepository
+from earful.pipeline.schema import EMPTY_LABELS, Classified, Rejected
+from earful.pipeline.stages import BrandAccounts, Classifier, Matcher, NullClassifier
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    read: int = 0
+    ingested: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    skipped: int = 0
+    unmatched: int = 0
+    new_conversations: int = 0
+    # (brand, conversation id, post id) of what arrived, for live views.
+    events: list[tuple[int, int, int]] = field(default_factory=list)
+
+    def add(self, other: IngestSummary) -> None:
+        self.read += other.read
+        self.ingested += other.ingested
+        self.duplicates += other.duplicates
+        self.dead_lettered += other.dead_lettered
+        self.skipped += other.skipped
+        self.unmatched += other.unmatched
+        self.new_conversations += other.new_conversations
+
+
+def brand_accounts(conn: Connection) -> BrandAccounts:
+    owners: dict[tuple[str, str], int] = {}
+    for brand_id, handles in conn.execute(select(Brand.id, Brand.handles)):
+        for network, names in (handles or {}).items():
+            for name in [names] if isinstance(names, str) else names:
+                owners[(network, str(name).lstrip("@").lower())] = brand_id
+    return BrandAccounts(owners)
+
+
+def default_matcher(conn: Connection) -> Matcher:
+    rows = conn.execute(select(Brand.id, Brand.keywords)).all()
+    return KeywordMatcher({brand_id: list(words or []) for brand_id, words in rows})
+
+
+def default_classifier() -> Classifier:
+    return NullClassifier()
+
+
+class Pipeline:
+    """normalize → match → classify → thread → route, then one write per batch."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        matcher: Matcher | None = None,
+        classifier: Classifier | None = None,
+    ) -> None:
+        self.engine = engine
+        with engine.connect() as conn:
+            self.matcher = matcher or default_matcher(conn)
+            self.accounts = brand_accounts(conn)
+        self.classifier = classifier or default_classifier()
+
+    def process(
+        self,
+        conn: Connection,
+        batch: Batch,
+        origin: str,
+        source_id: int | None = None,
+        source_brand: int | None = None,
+    ) -> IngestSummary:
+        repo = IngestRepository(conn)
+        out = IngestSummary(read=len(batch.posts) + len(batch.rejected), skipped=batch.skipped)
+        posts, rejected = stages.normalize(batch.posts)
+        rejected = [*batch.rejected, *(_named(r) for r in rejected)]
+        out.dead_lettered = repo.dead_letters(origin, rejected)
+
+        # Idempotence: a post already stored (or twice in this batch) is a duplicate.
+        seen = repo.existing_posts((p.network, p.external_id) for p in posts)
+        fresh = []
+        for p in posts:
+            key = (p.network, p.external_id)
+            if key in seen:
+                out.duplicates += 1
+            else:
+                seen.add(key)
+                fresh.append(p)
+
+        matched = stages.match(fresh, self.matcher, self.accounts, source_brand)
+        parents, selves, _ = stages.thread_keys(
+            [Classified(m.post, m.brand_ids, m.own_brand_ids, EMPTY_LABELS) for m in matched]
+        )
+        index = repo.thread_links(parents, selves)
+        matched = stages.follow_threads(matched, index)
+        classified = stages.classify(matched, self.classifier)
+        out.unmatched = len(fresh) - len(classified)
+        if not classified:
+            return out
+        _, _, customers = stages.thread_keys(classified)
+        repo.open_conversations(customers, index)
+        plan = stages.thread(classified, index)
+        brand_of = {n.key: n.brand_id for n in plan.new_conversations}
+        for convs in index.parent_convs.values():
+            brand_of.update((conv, brand) for brand, conv in convs.items())
+        for children in index.child_convs.values():
+            brand_of.update((conv, brand) for brand, conv in children)
+        brand_of.update((conv, brand) for (brand, _, _), conv in index.open_convs.items())
+        routing = stages.route(classified, plan, index, brand_of)
+
+        identity_ids = repo.identities([c.post for c in classified])
+        post_ids = repo.insert_posts(classified, identity_ids, source_id)
+        created = {(c.post.network, c.post.external_id): c.post.created_at for c in classified}
+        conv_ids = repo.apply_threads(plan, routing, post_ids, identity_ids, created)
+        out.ingested = len(classified)
+        out.new_conversations = len(plan.new_conversations)
+        out.events = [
+            (brand, conv_ids.get(conv, conv), post_ids[post])
+            for brand, conv, post in routing.events
+        ]
+        return out
+
+    def ingest(
+        self,
+        connector: Connector,
+        brand_id: int | None = None,
+        from_start: bool = False,
+        on_batch: Callable[[Batch, IngestSummary], None] | None = None,
+    ) -> IngestSummary:
+        """Read the connector from its stored cursor; each batch and its cursor commit together."""
+        total = IngestSummary()
+        origin = connector.source_name
+        with self.engine.begin() as conn:
+            source_id, cursor = IngestRepository(conn).source(origin, connector.name, brand_id)
+        for batch in connector.read(None if from_start else cursor):
+            with self.engine.begin() as conn:
+                result = self.process(conn, batch, origin, source_id, brand_id)
+                IngestRepository(conn).save_cursor(source_id, batch.cursor)
+            total.add(result)
+            if on_batch:
+                on_batch(batch, result)
+        with self.engine.begin() as conn:
+            IngestRepository(conn).set_status(source_id, "idle")
+        return total
+
+
+def _named(rejected: Rejected) -> Rejected:
+    """Rejected by a stage: name the post, since the line number is the connector's."""
+    return Rejected(f"post {rejected.position}", rejected.reason, rejected.raw)

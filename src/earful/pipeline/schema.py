@@ -1,0 +1,67 @@
+"""What flows through the pipeline: posts as connectors hand them over, and stage outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(slots=True, frozen=True)
+class PostIn:
+    """A post in our own schema, whatever network it came from."""
+
+    network: str
+    external_id: str
+    author_id: str
+    text: str
+    created_at: datetime
+    author_handle: str | None = None
+    author_name: str | None = None
+    language: str | None = None
+    url: str | None = None
+    reply_to: str | None = None
+    quote_of: str | None = None
+    repost_of: str | None = None
+    raw: bytes | None = None
+    # Set by connectors that know the author is the brand itself (e.g. TWCS inbound=False).
+    author_is_brand: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class Rejected:
+    """Input that cannot become a post: goes to the dead-letter table with the reason."""
+
+    position: str
+    reason: str
+    raw: bytes
+
+
+@dataclass(slots=True, frozen=True)
+class Labels:
+    sentiment: str | None = None
+    sentiment_score: float | None = None
+    intent: str | None = None
+    intent_score: float | None = None
+    urgency: int | None = None
+    urgency_score: float | None = None
+    language: str | None = None
+
+
+EMPTY_LABELS = Labels()
+
+
+@dataclass(slots=True, frozen=True)
+class Matched:
+    post: PostIn
+    brand_ids: frozenset[int]
+    # Brands whose own account wrote the post (their answers in the thread).
+    own_brand_ids: frozenset[int] = field(default_factory=frozenset)
+
+
+@dataclass(slots=True, frozen=True)
+class Classified:
+    post: PostIn
+    brand_ids: frozenset[int]
+    own_brand_ids: frozenset[int]
+    labels: Labels
+    model_version: str | None = None

@@ -1,0 +1,363 @@
+"""The five pipeline stages. Each is a pure function over a batch.
+
+Stages that need to know what is already stored (thread, route) receive a snapshot of it
+(:class:`ThreadIndex`) loaded by the runner beforehand and return a plan that the store
+applies; they never touch the database themselves.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC
+from typing import Protocol
+
+from earful.models.conversation import ConversationStatus
+from earful.pipeline.schema import (
+    EMPTY_LABELS,
+    Classified,
+    Labels,
+    Matched,
+    PostIn,
+    Rejected,
+)
+
+MAX_TEXT_CHARS = 40_000  # far above any network's limit; longer is a broken payload
+MAX_ID_CHARS = 200
+
+# Zero-width and bidi control characters that hide text or break matching; ZWJ (U+200D)
+# is kept because emoji sequences need it.
+_INVISIBLE = re.compile("[\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# ---------------------------------------------------------------- normalize
+
+
+def normalize(posts: Sequence[PostIn]) -> tuple[list[PostIn], list[Rejected]]:
+    """Validate and clean posts: NFC text, no control characters, UTC times, sane sizes."""
+    good: list[PostIn] = []
+    bad: list[Rejected] = []
+    for post in posts:
+        problem = _problem(post)
+        if problem:
+            bad.append(
+                Rejected(position=post.external_id[:100], reason=problem, raw=post.raw or b"")
+            )
+            continue
+        text = post.text
+        if not text.isascii():
+            text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
+        if _CONTROL.search(text):
+            text = _CONTROL.sub(" ", text)
+        created = post.created_at
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        elif created.utcoffset():
+            created = created.astimezone(UTC)
+        handle = post.author_handle.lstrip("@") if post.author_handle else None
+        if text is not post.text or created is not post.created_at or handle != post.author_handle:
+            post = replace(post, text=text, created_at=created, author_handle=handle)
+        good.append(post)
+    return good, bad
+
+
+def _problem(post: PostIn) -> str | None:
+    if not post.external_id or not post.external_id.strip():
+        return "missing post id"
+    if len(post.external_id) > MAX_ID_CHARS:
+        return f"post id longer than {MAX_ID_CHARS} characters"
+    if not post.author_id:
+        return "missing author id"
+    if len(post.text) > MAX_TEXT_CHARS:
+        return f"text longer than {MAX_TEXT_CHARS} characters ({len(post.text)})"
+    return None
+
+
+# ---------------------------------------------------------------- match
+
+
+class Matcher(Protocol):
+    """Finds the brands a post is about. The listening engine implements this."""
+
+    def match(self, posts: Sequence[PostIn]) -> list[frozenset[int]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BrandAccounts:
+    """The brands' own accounts: {(network, lower-case handle or id): brand id}."""
+
+    owners: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def owner_of(self, post: PostIn) -> int | None:
+        key_id = (post.network, post.author_id.lower())
+        if key_id in self.owners:
+            return self.owners[key_id]
+        if post.author_handle:
+            return self.owners.get((post.network, post.author_handle.lower()))
+        return None
+
+
+def match(
+    posts: Sequence[PostIn],
+    matcher: Matcher,
+    accounts: BrandAccounts,
+    source_brand: int | None = None,
+) -> list[Matched]:
+    """Attach the brands each post concerns.
+
+    A brand's own posts belong to that brand; every post of a source bound to a brand
+    (``ingest --brand``) belongs to it too.
+    """
+    hits = matcher.match(posts)
+    bound = frozenset((source_brand,)) if source_brand is not None else frozenset()
+    out: list[Matched] = []
+    for post, brands in zip(posts, hits, strict=True):
+        owner = accounts.owner_of(post)
+        if owner is None and post.author_is_brand and source_brand is not None:
+            owner = source_brand
+        own = frozenset((owner,)) if owner is not None else frozenset()
+        out.append(Matched(post=post, brand_ids=brands | own | bound, own_brand_ids=own))
+    return out
+
+
+def follow_threads(batch: Sequence[Matched], index: ThreadIndex) -> list[Matched]:
+    """Give a post the brands of the thread it belongs to, keyword or not.
+
+    "still broken!!" in reply to a complaint concerns the brand even without its name;
+    a parent that arrives after a matched reply concerns the reply's brands too.
+    """
+    brands: dict[PostKey, frozenset[int]] = {
+        (m.post.network, m.post.external_id): m.brand_ids for m in batch
+    }
+    for key, convs in index.parent_convs.items():
+        brands[key] = brands.get(key, frozenset()) | frozenset(convs)
+    for key, children in index.child_convs.items():
+        brands[key] = brands.get(key, frozenset()) | frozenset(b for b, _ in children)
+    edges = [
+        ((m.post.network, m.post.external_id), (m.post.network, m.post.reply_to))
+        for m in batch
+        if m.post.reply_to
+    ]
+    changed = True
+    while changed:  # a fixed point: at most one pass per level of nesting in the batch
+        changed = False
+        for child, parent in edges:
+            union = brands[child] | brands.get(parent, frozenset())
+            if union != brands[child]:
+                brands[child] = union
+                changed = True
+            if union != brands.get(parent, frozenset()):
+                brands[parent] = union
+                changed = True
+    out: list[Matched] = []
+    for m in batch:
+        found = brands[(m.post.network, m.post.external_id)]
+        out.append(m if found == m.brand_ids else replace(m, brand_ids=found))
+    return out
+
+
+# ---------------------------------------------------------------- classify
+
+
+class Classifier(Protocol):
+    """Labels texts in a batch. The understanding package implements this."""
+
+    version: str
+
+    def classify(self, texts: Sequence[str]) -> list[Labels]: ...
+
+
+class NullClassifier:
+    """Leaves every label empty (used when no model is installed)."""
+
+    version = "none"
+
+    def classify(self, texts: Sequence[str]) -> list[Labels]:
+        return [EMPTY_LABELS] * len(texts)
+
+
+def classify(batch: Sequence[Matched], classifier: Classifier) -> list[Classified]:
+    """Label the posts that concern a brand; firehose noise is never classified."""
+    wanted = [m for m in batch if m.brand_ids]
+    labels = classifier.classify([m.post.text for m in wanted]) if wanted else []
+    return [
+        Classified(
+            post=m.post,
+            brand_ids=m.brand_ids,
+            own_brand_ids=m.own_brand_ids,
+            labels=lab,
+            model_version=classifier.version,
+        )
+        for m, lab in zip(wanted, labels, strict=True)
+    ]
+
+
+# ---------------------------------------------------------------- thread
+
+PostKey = tuple[str, str]  # (network, external id)
+# Existing conversations are their database ids (> 0); new ones get -1, -2, ... in order.
+ConvKey = int
+
+
+@dataclass(slots=True)
+class ThreadIndex:
+    """What the store already knows that threading this batch depends on."""
+
+    # Stored posts referenced by the batch as parents: their conversation per brand.
+    parent_convs: dict[PostKey, dict[int, ConvKey]] = field(default_factory=dict)
+    # Stored posts that reply to a post of the batch (they arrived first): (brand, conv).
+    child_convs: dict[PostKey, list[tuple[int, ConvKey]]] = field(default_factory=dict)
+    # Open conversations per (brand, network, author id).
+    open_convs: dict[tuple[int, str, str], ConvKey] = field(default_factory=dict)
+    # Current status of every existing conversation named above.
+    statuses: dict[ConvKey, ConversationStatus] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class NewConversation:
+    key: ConvKey
+    brand_id: int
+    network: str
+    author_id: str
+    first_post: PostKey
+
+
+@dataclass(slots=True)
+class ThreadPlan:
+    new_conversations: list[NewConversation]
+    # (post, conversation) memberships, with merged keys already resolved.
+    members: list[tuple[PostKey, ConvKey]]
+    # Existing conversations folded into another one: (from id, into id).
+    merges: list[tuple[ConvKey, ConvKey]]
+
+
+def thread_keys(
+    batch: Sequence[Classified],
+) -> tuple[set[PostKey], set[PostKey], set[tuple[int, str, str]]]:
+    """What the runner must look up for :func:`thread`: parents, children, open threads."""
+    parents: set[PostKey] = set()
+    selves: set[PostKey] = set()
+    customers: set[tuple[int, str, str]] = set()
+    for c in batch:
+        p = c.post
+        selves.add((p.network, p.external_id))
+        if p.reply_to:
+            parents.add((p.network, p.reply_to))
+        for brand in c.brand_ids - c.own_brand_ids:
+            customers.add((brand, p.network, p.author_id))
+    return parents - selves, selves, customers
+
+
+def thread(batch: Sequence[Classified], index: ThreadIndex) -> ThreadPlan:
+    """Put each post in its brands' conversations.
+
+    A reply joins the conversation of the post it answers, whichever arrives first (a parent
+    that arrives after its children joins theirs, and two threads that turn out to be one
+    are merged into the older). A customer's new post joins their open conversation with
+    the brand; otherwise it starts a new one. A brand's own post never starts one.
+    """
+    alias: dict[ConvKey, ConvKey] = {}
+
+    def find(key: ConvKey) -> ConvKey:
+        while key in alias:
+            key = alias[key]
+        return key
+
+    def rank(key: ConvKey) -> tuple[int, int]:
+        return (0, key) if key > 0 else (1, -key)
+
+    def union(keys: Iterable[ConvKey]) -> ConvKey:
+        roots = sorted({find(k) for k in keys}, key=rank)
+        for other in roots[1:]:
+            alias[other] = roots[0]
+        return roots[0]
+
+    post_convs: dict[PostKey, dict[int, ConvKey]] = dict(index.parent_convs)
+    waiting: dict[PostKey, list[tuple[int, ConvKey]]] = {
+        k: list(v) for k, v in index.child_convs.items()
+    }
+    open_convs = dict(index.open_convs)
+    new: list[NewConversation] = []
+    members: list[tuple[PostKey, ConvKey]] = []
+
+    for c in batch:
+        p = c.post
+        me: PostKey = (p.network, p.external_id)
+        parent: PostKey | None = (p.network, p.reply_to) if p.reply_to else None
+        by_brand: dict[int, list[ConvKey]] = {}
+        if parent is not None:
+            for brand, conv in post_convs.get(parent, {}).items():
+                by_brand.setdefault(brand, []).append(conv)
+        for brand, conv in waiting.pop(me, []):
+            by_brand.setdefault(brand, []).append(conv)
+        mine: dict[int, ConvKey] = {}
+        for brand in sorted(c.brand_ids | by_brand.keys()):
+            found = by_brand.get(brand)
+            own = brand in c.own_brand_ids
+            if found:
+                conv = union(found)
+            elif not own and (brand, p.network, p.author_id) in open_convs:
+                conv = find(open_convs[(brand, p.network, p.author_id)])
+            elif own:
+                continue  # the brand talking on its own starts no conversation
+            else:
+                conv = -(len(new) + 1)
+                new.append(NewConversation(conv, brand, p.network, p.author_id, me))
+            if not own:
+                open_convs[(brand, p.network, p.author_id)] = conv
+            mine[brand] = conv
+            members.append((me, conv))
+        post_convs[me] = mine
+        if parent is not None and parent not in post_convs:
+            # The parent has not arrived yet: when it does, it joins these conversations.
+            waiting.setdefault(parent, []).extend(mine.items())
+
+    resolved = [(post, find(conv)) for post, conv in members]
+    merges = sorted((k, find(k)) for k in alias if k > 0)
+    kept_new = [n for n in new if find(n.key) == n.key]
+    return ThreadPlan(
+        new_conversations=kept_new, members=list(dict.fromkeys(resolved)), merges=merges
+    )
+
+
+# ---------------------------------------------------------------- route
+
+
+@dataclass(slots=True)
+class RoutePlan:
+    """Where the batch lands: each touched conversation's status, and one event per post."""
+
+    statuses: dict[ConvKey, ConversationStatus]
+    events: list[tuple[int, ConvKey, PostKey]]  # (brand, conversation, post) for live views
+
+
+def route(
+    batch: Sequence[Classified], plan: ThreadPlan, index: ThreadIndex, brand_of: dict[ConvKey, int]
+) -> RoutePlan:
+    """Decide each conversation's status from who spoke last.
+
+    A customer writing reopens a resolved or waiting conversation; the brand answering
+    puts it in "waiting on customer". New conversations start as "new".
+    """
+    own: dict[PostKey, frozenset[int]] = {
+        (c.post.network, c.post.external_id): c.own_brand_ids for c in batch
+    }
+    statuses: dict[ConvKey, ConversationStatus] = {}
+    events: list[tuple[int, ConvKey, PostKey]] = []
+    for post, conv in plan.members:
+        brand = brand_of[conv]
+        current = statuses.get(conv) or index.statuses.get(conv)
+        if brand in own.get(post, frozenset()):
+            if current is not ConversationStatus.RESOLVED:
+                statuses[conv] = ConversationStatus.WAITING
+        elif current is None:
+            statuses[conv] = ConversationStatus.NEW
+        elif current in (ConversationStatus.RESOLVED, ConversationStatus.WAITING):
+            statuses[conv] = ConversationStatus.OPEN
+        else:
+            statuses[conv] = current
+        events.append((brand, conv, post))
+    return RoutePlan(statuses=statuses, events=events)

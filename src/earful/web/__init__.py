@@ -1,0 +1,1 @@
+"""The web inbox (FastAPI + Jinja2 + htmx)."""
