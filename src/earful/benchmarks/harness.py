@@ -1,0 +1,123 @@
+"""Measuring a figure against its baseline, interleaved so machine drift hits both.
+
+A suite is a module in :mod:`earful.benchmarks` with ``run(size) -> list[Figure]``;
+``size`` is "quick" (tests: proves it runs), "default" or "large".
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Size = Literal["quick", "default", "large"]
+
+
+@dataclass(slots=True)
+class Figure:
+    suite: str
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    target: str | None = None  # human text, e.g. ">= 20000 posts/s and >= 10x baseline"
+    n: int = 0  # items per repetition
+    spread: float = 0.0  # (max - min) / median of the repetitions, as a fraction
+    higher_is_better: bool = True
+    peak_rss_mb: float | None = None
+    passed: bool | None = None  # verdict against the target, when it can be judged
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.baseline:
+            return None
+        return self.value / self.baseline if self.higher_is_better else self.baseline / self.value
+
+    def as_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["ratio"] = self.ratio
+        return doc
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def spread(values: list[float]) -> float:
+    med = statistics.median(values)
+    return (max(values) - min(values)) / med if med else 0.0
+
+
+@dataclass(slots=True)
+class Pair:
+    """Medians and spreads of a subject and its baseline, in seconds per repetition."""
+
+    subject: float
+    baseline: float
+    subject_spread: float
+    baseline_spread: float
+
+
+def interleaved(
+    subject: Callable[[], object],
+    baseline: Callable[[], object] | None,
+    repeat: int = 5,
+    warmup: int = 1,
+    setup: Callable[[], object] | None = None,
+) -> Pair:
+    """Time subject and baseline alternately (A B A B ...) after warm-up; medians win."""
+    for _ in range(warmup):
+        if setup:
+            setup()
+        subject()
+        if baseline:
+            if setup:
+                setup()
+            baseline()
+    s_times: list[float] = []
+    b_times: list[float] = []
+    for _ in range(repeat):
+        for fn, sink in ((subject, s_times), (baseline, b_times)):
+            if fn is None:
+                continue
+            if setup:
+                setup()
+            t0 = time.perf_counter()
+            fn()
+            sink.append(time.perf_counter() - t0)
+    return Pair(
+        subject=statistics.median(s_times),
+        baseline=statistics.median(b_times) if b_times else 0.0,
+        subject_spread=spread(s_times),
+        baseline_spread=spread(b_times) if b_times else 0.0,
+    )
+
+
+def rate_figure(
+    suite: str,
+    name: str,
+    pair: Pair,
+    n: int,
+    unit: str = "posts/s",
+    target: str | None = None,
+    passed: Callable[[float, float], bool] | None = None,
+) -> Figure:
+    """Throughput figure (items per second) from a timed pair of n items each."""
+    value = n / pair.subject
+    base = n / pair.baseline if pair.baseline else None
+    return Figure(
+        suite=suite,
+        name=name,
+        value=value,
+        unit=unit,
+        baseline=base,
+        target=target,
+        n=n,
+        spread=pair.subject_spread,
+        peak_rss_mb=peak_rss_mb(),
+        passed=passed(value, base or 0.0) if passed else None,
+    )
