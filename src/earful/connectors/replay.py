@@ -9,6 +9,7 @@ rest of the file goes on.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Literal
@@ -32,6 +33,7 @@ FORMATS: tuple[Format, ...] = ("jsonl", "twcs", "jetstream")
 MAX_LINE_BYTES = 1 << 20  # no network sends a 1 MiB post; longer lines are broken input
 KEEP_BYTES = 64 << 10  # how much of an over-long line is kept in the dead-letter table
 MAX_CSV_LINES = 100  # a quoted CSV field spanning more lines is an unterminated quote
+TWCS_ROW_START = re.compile(rb"^\d+,[^,\n]*,(?:True|False),")
 
 
 def _fingerprint(path: Path) -> str:
@@ -170,6 +172,8 @@ class FileReplay(Connector):
                     more = f.readline(MAX_LINE_BYTES + 1)
                     if not more or len(record) + len(more) > MAX_LINE_BYTES:
                         break
+                    if TWCS_ROW_START.match(more):
+                        break  # the next row begins: the quote was never closed
                     line_no += 1
                     record += more
                 if record.count(b'"') % 2 == 1:

@@ -85,6 +85,7 @@ class IngestRepository:
             members_t.c.conversation_id,
             conversations_t.c.brand_id,
             conversations_t.c.status,
+            conversations_t.c.last_post_at,
         )
         for network, ids in _by_network(sorted(parents)).items():
             for chunk in _chunks(ids):
@@ -95,11 +96,12 @@ class IngestRepository:
                     .outerjoin(conversations_t, conversations_t.c.id == members_t.c.conversation_id)
                     .where(posts_t.c.network == network, posts_t.c.external_id.in_(chunk))
                 )
-                for ext, conv, brand, status in self.conn.execute(q):
+                for ext, conv, brand, status, last in self.conn.execute(q):
                     convs = index.parent_convs.setdefault((network, ext), {})
                     if conv is not None:
                         convs[brand] = conv
                         index.statuses[conv] = ConversationStatus(status)
+                        index.last_post_at[conv] = last
         for network, ids in _by_network(sorted(selves)).items():
             for chunk in _chunks(ids):
                 q = (
@@ -112,9 +114,10 @@ class IngestRepository:
                         posts_t.c.reply_to_external_id.in_(chunk),
                     )
                 )
-                for parent, conv, brand, status in self.conn.execute(q):
+                for parent, conv, brand, status, last in self.conn.execute(q):
                     index.child_convs.setdefault((network, parent), []).append((brand, conv))
                     index.statuses[conv] = ConversationStatus(status)
+                    index.last_post_at[conv] = last
         for key, children in index.child_convs.items():
             index.child_convs[key] = sorted(set(children))
         return index
@@ -135,6 +138,7 @@ class IngestRepository:
                         conversations_t.c.brand_id,
                         conversations_t.c.id,
                         conversations_t.c.status,
+                        conversations_t.c.last_post_at,
                     )
                     .join(conversations_t, conversations_t.c.identity_id == identities_t.c.id)
                     .where(
@@ -144,11 +148,12 @@ class IngestRepository:
                     )
                     .order_by(conversations_t.c.last_post_at.desc(), conversations_t.c.id.desc())
                 )
-                for author, brand, conv, status in self.conn.execute(q):
+                for author, brand, conv, status, last in self.conn.execute(q):
                     if brand in wanted[(network, author)]:
                         # Newest open conversation wins (first row per key).
                         index.open_convs.setdefault((brand, network, author), conv)
                         index.statuses.setdefault(conv, ConversationStatus(status))
+                        index.last_post_at.setdefault(conv, last)
 
     # ------------------------------------------------------------ writes
 
@@ -306,20 +311,40 @@ class IngestRepository:
                 .where(members_t.c.conversation_id.in_(chunk))
                 .group_by(members_t.c.conversation_id)
             )
-            rows = [
-                {"cid": cid, "n": n, "first": first, "last": last}
+            rows = {
+                cid: {"cid": cid, "n": n, "first": first, "last": last}
                 for cid, n, first, last in self.conn.execute(agg)
-            ]
-            if rows:
+            }
+            # The customer is the author of the earliest post not written by the brand.
+            starters = (
+                select(members_t.c.conversation_id, posts_t.c.identity_id)
+                .join(posts_t, posts_t.c.id == members_t.c.post_id)
+                .where(members_t.c.conversation_id.in_(chunk), posts_t.c.from_brand.is_(False))
+                .order_by(
+                    members_t.c.conversation_id.desc(),
+                    posts_t.c.created_at.desc(),
+                    posts_t.c.id.desc(),
+                )
+            )
+            customer = {cid: identity for cid, identity in self.conn.execute(starters)}
+            if not rows:
+                continue
+            self.conn.execute(
+                update(conversations_t)
+                .where(conversations_t.c.id == bindparam("cid"))
+                .values(
+                    post_count=bindparam("n"),
+                    first_post_at=bindparam("first"),
+                    last_post_at=bindparam("last"),
+                ),
+                list(rows.values()),
+            )
+            if customer:
                 self.conn.execute(
                     update(conversations_t)
                     .where(conversations_t.c.id == bindparam("cid"))
-                    .values(
-                        post_count=bindparam("n"),
-                        first_post_at=bindparam("first"),
-                        last_post_at=bindparam("last"),
-                    ),
-                    rows,
+                    .values(identity_id=bindparam("ident")),
+                    [{"cid": c, "ident": i} for c, i in customer.items()],
                 )
 
     def dead_letters(self, origin: str, rejected: Sequence[Rejected]) -> int:

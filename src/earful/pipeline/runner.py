@@ -48,8 +48,18 @@ def brand_accounts(conn: Connection) -> BrandAccounts:
 
 
 def default_matcher(conn: Connection) -> Matcher:
-    rows = conn.execute(select(Brand.id, Brand.keywords)).all()
-    return KeywordMatcher({brand_id: list(words or []) for brand_id, words in rows})
+    """Keywords, plus @mentions of the brand's own accounts."""
+    words: dict[int, list[str]] = {}
+    for brand_id, keywords, handles in conn.execute(
+        select(Brand.id, Brand.keywords, Brand.handles)
+    ):
+        mentions = {
+            "@" + str(h).lstrip("@")
+            for names in (handles or {}).values()
+            for h in ([names] if isinstance(names, str) else names)
+        }
+        words[brand_id] = [*(keywords or []), *sorted(mentions)]
+    return KeywordMatcher(words)
 
 
 def default_classifier() -> Classifier:

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Protocol
 
 from earful.models.conversation import ConversationStatus
@@ -212,8 +212,9 @@ class ThreadIndex:
     child_convs: dict[PostKey, list[tuple[int, ConvKey]]] = field(default_factory=dict)
     # Open conversations per (brand, network, author id).
     open_convs: dict[tuple[int, str, str], ConvKey] = field(default_factory=dict)
-    # Current status of every existing conversation named above.
+    # Current status and time of the newest post of every existing conversation named above.
     statuses: dict[ConvKey, ConversationStatus] = field(default_factory=dict)
+    last_post_at: dict[ConvKey, datetime] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -257,7 +258,8 @@ def thread(batch: Sequence[Classified], index: ThreadIndex) -> ThreadPlan:
     A reply joins the conversation of the post it answers, whichever arrives first (a parent
     that arrives after its children joins theirs, and two threads that turn out to be one
     are merged into the older). A customer's new post joins their open conversation with
-    the brand; otherwise it starts a new one. A brand's own post never starts one.
+    the brand; otherwise it starts a new one. A brand's own post starts one only when it
+    answers a post not seen yet (the customer is then filled in when that post arrives).
     """
     alias: dict[ConvKey, ConvKey] = {}
 
@@ -301,7 +303,7 @@ def thread(batch: Sequence[Classified], index: ThreadIndex) -> ThreadPlan:
                 conv = union(found)
             elif not own and (brand, p.network, p.author_id) in open_convs:
                 conv = find(open_convs[(brand, p.network, p.author_id)])
-            elif own:
+            elif own and parent is None:
                 continue  # the brand talking on its own starts no conversation
             else:
                 conv = -(len(new) + 1)
@@ -345,11 +347,22 @@ def route(
     own: dict[PostKey, frozenset[int]] = {
         (c.post.network, c.post.external_id): c.own_brand_ids for c in batch
     }
+    created: dict[PostKey, datetime] = {
+        (c.post.network, c.post.external_id): c.post.created_at for c in batch
+    }
     statuses: dict[ConvKey, ConversationStatus] = {}
+    latest: dict[ConvKey, datetime] = dict(index.last_post_at)
     events: list[tuple[int, ConvKey, PostKey]] = []
     for post, conv in plan.members:
         brand = brand_of[conv]
+        events.append((brand, conv, post))
         current = statuses.get(conv) or index.statuses.get(conv)
+        if conv in latest and created[post] < latest[conv]:
+            # An older post arriving late (a parent after its replies) changes no status.
+            if current is None:
+                statuses[conv] = ConversationStatus.NEW
+            continue
+        latest[conv] = created[post]
         if brand in own.get(post, frozenset()):
             if current is not ConversationStatus.RESOLVED:
                 statuses[conv] = ConversationStatus.WAITING
@@ -359,5 +372,4 @@ def route(
             statuses[conv] = ConversationStatus.OPEN
         else:
             statuses[conv] = current
-        events.append((brand, conv, post))
     return RoutePlan(statuses=statuses, events=events)
