@@ -15,6 +15,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import text
 
 from earful.models.base import Base, BigId, UTCDateTime, utcnow
 
@@ -23,9 +24,15 @@ class Post(Base):
     __tablename__ = "posts"
     __table_args__ = (
         UniqueConstraint("network", "external_id"),
-        # Finds the children that arrived before their parent.
-        Index("ix_posts_reply_to", "network", "reply_to_external_id"),
-        Index("ix_posts_created_at", "created_at"),
+        # Finds the children that arrived before their parent. Partial: most posts are
+        # not replies, and every index costs ingest time.
+        Index(
+            "ix_posts_reply_to",
+            "network",
+            "reply_to_external_id",
+            sqlite_where=text("reply_to_external_id IS NOT NULL"),
+            postgresql_where=text("reply_to_external_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
@@ -36,6 +36,29 @@ members_t: Table = ConversationPost.__table__  # type: ignore[assignment]
 dead_t: Table = DeadLetter.__table__  # type: ignore[assignment]
 sources_t: Table = Source.__table__  # type: ignore[assignment]
 
+POST_COLUMNS = (
+    "network",
+    "external_id",
+    "identity_id",
+    "source_id",
+    "text",
+    "language",
+    "created_at",
+    "ingested_at",
+    "url",
+    "reply_to_external_id",
+    "quote_of_external_id",
+    "repost_of_external_id",
+    "from_brand",
+    "raw",
+    "sentiment",
+    "sentiment_score",
+    "intent",
+    "intent_score",
+    "urgency",
+    "urgency_score",
+    "model_version",
+)
 CHUNK = 900  # keeps IN lists under every backend's bound-parameter limit
 
 
@@ -63,6 +86,31 @@ def _insert_ignore(conn: Connection, table: object, index: list[str]):  # type: 
 class IngestRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+        self._placeholder = "?" if self.sqlite else "%s"
+
+    def ts(self, value: datetime) -> object:
+        """A UTC time as the driver wants it (SQLite: SQLAlchemy's own text format)."""
+        if self.sqlite:
+            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value
+
+    def _bulk_insert(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        rows: list[tuple[object, ...]],
+        conflict: Sequence[str],
+    ) -> None:
+        """executemany straight on the driver: the ingest hot path skips per-row compiling."""
+        if not rows:
+            return
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join([self._placeholder] * len(columns))}) "
+            f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        )
+        self.conn.exec_driver_sql(sql, rows)
 
     # ------------------------------------------------------------ reads
 
@@ -159,22 +207,20 @@ class IngestRepository:
 
     def identities(self, posts: Sequence[PostIn]) -> dict[tuple[str, str], int]:
         """Upsert the authors; returns {(network, author id): identity id}."""
-        rows: dict[tuple[str, str], dict[str, object]] = {}
+        rows: dict[tuple[str, str], tuple[object, ...]] = {}
+        now = self.ts(utcnow())
         for p in posts:
-            rows.setdefault(
-                (p.network, p.author_id),
-                {
-                    "network": p.network,
-                    "external_id": p.author_id,
-                    "handle": p.author_handle,
-                    "display_name": p.author_name,
-                    "created_at": utcnow(),
-                },
-            )
+            key = (p.network, p.author_id)
+            if key not in rows:
+                rows[key] = (p.network, p.author_id, p.author_handle, p.author_name, now)
         if not rows:
             return {}
-        stmt = _insert_ignore(self.conn, identities_t, ["network", "external_id"])
-        self.conn.execute(stmt, list(rows.values()))
+        self._bulk_insert(
+            identities_t,
+            ("network", "external_id", "handle", "display_name", "created_at"),
+            list(rows.values()),
+            ("network", "external_id"),
+        )
         ids: dict[tuple[str, str], int] = {}
         for network, authors in _by_network(rows).items():
             for chunk in _chunks(authors):
@@ -190,39 +236,40 @@ class IngestRepository:
         identity_ids: dict[tuple[str, str], int],
         source_id: int | None,
     ) -> dict[PostKey, int]:
-        now = utcnow()
-        rows = []
+        now = self.ts(utcnow())
+        ts = self.ts
+        rows: list[tuple[object, ...]] = []
         for c in batch:
             p = c.post
             lab = c.labels
             rows.append(
-                {
-                    "network": p.network,
-                    "external_id": p.external_id,
-                    "identity_id": identity_ids[(p.network, p.author_id)],
-                    "source_id": source_id,
-                    "text": p.text,
-                    "language": lab.language or p.language,
-                    "created_at": p.created_at,
-                    "ingested_at": now,
-                    "url": p.url,
-                    "reply_to_external_id": p.reply_to,
-                    "quote_of_external_id": p.quote_of,
-                    "repost_of_external_id": p.repost_of,
-                    "from_brand": bool(c.own_brand_ids),
-                    "raw": p.raw,
-                    "sentiment": lab.sentiment,
-                    "sentiment_score": lab.sentiment_score,
-                    "intent": lab.intent,
-                    "intent_score": lab.intent_score,
-                    "urgency": lab.urgency,
-                    "urgency_score": lab.urgency_score,
-                    "model_version": c.model_version,
-                }
+                (
+                    p.network,
+                    p.external_id,
+                    identity_ids[(p.network, p.author_id)],
+                    source_id,
+                    p.text,
+                    lab.language or p.language,
+                    ts(p.created_at),
+                    now,
+                    p.url,
+                    p.reply_to,
+                    p.quote_of,
+                    p.repost_of,
+                    bool(c.own_brand_ids),
+                    p.raw,
+                    lab.sentiment,
+                    lab.sentiment_score,
+                    lab.intent,
+                    lab.intent_score,
+                    lab.urgency,
+                    lab.urgency_score,
+                    c.model_version,
+                )
             )
         if not rows:
             return {}
-        self.conn.execute(_insert_ignore(self.conn, posts_t, ["network", "external_id"]), rows)
+        self._bulk_insert(posts_t, POST_COLUMNS, rows, ("network", "external_id"))
         ids: dict[PostKey, int] = {}
         keys = [(c.post.network, c.post.external_id) for c in batch]
         for network, exts in _by_network(keys).items():
@@ -238,24 +285,35 @@ class IngestRepository:
         plan: ThreadPlan,
         routing: RoutePlan,
         post_ids: dict[PostKey, int],
-        identity_ids: dict[tuple[str, str], int],
-        created: dict[PostKey, datetime],
+        authors: dict[PostKey, tuple[datetime, int, bool]],
     ) -> dict[ConvKey, int]:
-        """Create, merge and fill conversations; returns {plan key: conversation id}."""
+        """Create, merge and fill conversations; returns {plan key: conversation id}.
+
+        ``authors`` gives each batch post's (time, identity id, written by the brand).
+        New conversations hold only batch posts, so their counts and times are known here;
+        existing ones touched by the batch are recounted in SQL.
+        """
+        members_of: dict[ConvKey, list[PostKey]] = defaultdict(list)
+        for post, conv in plan.members:
+            members_of[conv].append(post)
         ids: dict[ConvKey, int] = {}
         if plan.new_conversations:
-            rows = [
-                {
-                    "brand_id": n.brand_id,
-                    "identity_id": identity_ids[(n.network, n.author_id)],
-                    "status": routing.statuses.get(n.key, ConversationStatus.NEW).value,
-                    "first_post_at": created[n.first_post],
-                    "last_post_at": created[n.first_post],
-                    "post_count": 0,
-                    "created_at": utcnow(),
-                }
-                for n in plan.new_conversations
-            ]
+            now = utcnow()
+            rows = []
+            for n in plan.new_conversations:
+                posts = sorted(members_of[n.key], key=lambda k: authors[k][0])
+                customer = next((authors[k][1] for k in posts if not authors[k][2]), None)
+                rows.append(
+                    {
+                        "brand_id": n.brand_id,
+                        "identity_id": customer or authors[posts[0]][1],
+                        "status": routing.statuses.get(n.key, ConversationStatus.NEW).value,
+                        "first_post_at": authors[posts[0]][0],
+                        "last_post_at": authors[posts[-1]][0],
+                        "post_count": len(posts),
+                        "created_at": now,
+                    }
+                )
             stmt = insert(conversations_t).returning(
                 conversations_t.c.id, sort_by_parameter_order=True
             )
@@ -273,18 +331,16 @@ class IngestRepository:
         def real(key: ConvKey) -> int:
             return ids[key] if key < 0 else key
 
-        members = [
-            {"conversation_id": real(conv), "post_id": post_ids[post]}
-            for post, conv in plan.members
-        ]
-        if members:
-            self.conn.execute(
-                _insert_ignore(self.conn, members_t, ["conversation_id", "post_id"]), members
-            )
-        touched = sorted({real(conv) for _, conv in plan.members} | {i for _, i in plan.merges})
-        self._refresh(touched)
+        self._bulk_insert(
+            members_t,
+            ("conversation_id", "post_id"),
+            [(real(conv), post_ids[post]) for post, conv in plan.members],
+            ("conversation_id", "post_id"),
+        )
+        existing = {conv for _, conv in plan.members if conv > 0}
+        self._refresh(sorted(existing | {into for _, into in plan.merges}))
         changed = [
-            {"cid": real(conv), "st": status.value}
+            {"cid": conv, "st": status.value}
             for conv, status in routing.statuses.items()
             if conv > 0
         ]

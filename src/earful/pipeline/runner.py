@@ -12,7 +12,7 @@ from earful.models import Brand
 from earful.pipeline import stages
 from earful.pipeline.keyword_matcher import KeywordMatcher
 from earful.pipeline.repository import IngestRepository
-from earful.pipeline.schema import EMPTY_LABELS, Classified, Rejected
+from earful.pipeline.schema import Rejected
 from earful.pipeline.stages import BrandAccounts, Classifier, Matcher, NullClassifier
 
 
@@ -107,17 +107,14 @@ class Pipeline:
                 fresh.append(p)
 
         matched = stages.match(fresh, self.matcher, self.accounts, source_brand)
-        parents, selves, _ = stages.thread_keys(
-            [Classified(m.post, m.brand_ids, m.own_brand_ids, EMPTY_LABELS) for m in matched]
-        )
+        parents, selves = stages.link_keys(fresh)
         index = repo.thread_links(parents, selves)
         matched = stages.follow_threads(matched, index)
         classified = stages.classify(matched, self.classifier)
         out.unmatched = len(fresh) - len(classified)
         if not classified:
             return out
-        _, _, customers = stages.thread_keys(classified)
-        repo.open_conversations(customers, index)
+        repo.open_conversations(stages.customer_keys(classified), index)
         plan = stages.thread(classified, index)
         brand_of = {n.key: n.brand_id for n in plan.new_conversations}
         for convs in index.parent_convs.values():
@@ -129,8 +126,15 @@ class Pipeline:
 
         identity_ids = repo.identities([c.post for c in classified])
         post_ids = repo.insert_posts(classified, identity_ids, source_id)
-        created = {(c.post.network, c.post.external_id): c.post.created_at for c in classified}
-        conv_ids = repo.apply_threads(plan, routing, post_ids, identity_ids, created)
+        authors = {
+            (c.post.network, c.post.external_id): (
+                c.post.created_at,
+                identity_ids[(c.post.network, c.post.author_id)],
+                bool(c.own_brand_ids),
+            )
+            for c in classified
+        }
+        conv_ids = repo.apply_threads(plan, routing, post_ids, authors)
         out.ingested = len(classified)
         out.new_conversations = len(plan.new_conversations)
         out.events = [

@@ -235,21 +235,20 @@ class ThreadPlan:
     merges: list[tuple[ConvKey, ConvKey]]
 
 
-def thread_keys(
-    batch: Sequence[Classified],
-) -> tuple[set[PostKey], set[PostKey], set[tuple[int, str, str]]]:
-    """What the runner must look up for :func:`thread`: parents, children, open threads."""
-    parents: set[PostKey] = set()
-    selves: set[PostKey] = set()
-    customers: set[tuple[int, str, str]] = set()
-    for c in batch:
-        p = c.post
-        selves.add((p.network, p.external_id))
-        if p.reply_to:
-            parents.add((p.network, p.reply_to))
-        for brand in c.brand_ids - c.own_brand_ids:
-            customers.add((brand, p.network, p.author_id))
-    return parents - selves, selves, customers
+def link_keys(posts: Sequence[PostIn]) -> tuple[set[PostKey], set[PostKey]]:
+    """What the runner must look up to follow threads: the batch's parents and itself."""
+    selves = {(p.network, p.external_id) for p in posts}
+    parents = {(p.network, p.reply_to) for p in posts if p.reply_to}
+    return parents - selves, selves
+
+
+def customer_keys(batch: Sequence[Classified]) -> set[tuple[int, str, str]]:
+    """(brand, network, author) of each customer post: their open conversations matter."""
+    return {
+        (brand, c.post.network, c.post.author_id)
+        for c in batch
+        for brand in c.brand_ids - c.own_brand_ids
+    }
 
 
 def thread(batch: Sequence[Classified], index: ThreadIndex) -> ThreadPlan:

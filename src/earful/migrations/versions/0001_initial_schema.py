@@ -194,10 +194,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("network", "external_id", name=op.f("uq_posts_network_external_id")),
     )
     with op.batch_alter_table("posts", schema=None) as batch_op:
-        batch_op.create_index("ix_posts_created_at", ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_posts_identity_id"), ["identity_id"], unique=False)
         batch_op.create_index(
-            "ix_posts_reply_to", ["network", "reply_to_external_id"], unique=False
+            "ix_posts_reply_to",
+            ["network", "reply_to_external_id"],
+            unique=False,
+            sqlite_where=sa.text("reply_to_external_id IS NOT NULL"),
+            postgresql_where=sa.text("reply_to_external_id IS NOT NULL"),
         )
 
     op.create_table(
@@ -235,7 +238,6 @@ def downgrade() -> None:
     with op.batch_alter_table("posts", schema=None) as batch_op:
         batch_op.drop_index("ix_posts_reply_to")
         batch_op.drop_index(batch_op.f("ix_posts_identity_id"))
-        batch_op.drop_index("ix_posts_created_at")
 
     op.drop_table("posts")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
