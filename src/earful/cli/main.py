@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from earful.cli import brands, conversations, demo, ingest, serve
+from earful.cli import bench, brands, conversations, demo, ingest, serve
 
 app = typer.Typer(
     name="earful",
@@ -16,6 +16,7 @@ app.command("init", help="Create or upgrade the database schema.")(ingest.init)
 app.command("ingest", help="Replay a file through the pipeline.")(ingest.ingest)
 app.command("serve", help="Serve the web inbox.")(serve.serve)
 app.command("demo", help="Load the demo corpus and serve the inbox.")(demo.demo)
+app.command("bench", help="Run the benchmark suites (figures beside their baselines).")(bench.bench)
 app.add_typer(brands.app, name="brands", help="Manage brands.")
 app.add_typer(conversations.app, name="conversations", help="Inspect conversations.")
 
