@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from earful.migrate import alembic_config, upgrade
 from earful.models import Base
+from earful.models.search import include_object
 
 
 def test_single_head(sqlite_engine: Engine) -> None:
@@ -18,7 +19,9 @@ def test_single_head(sqlite_engine: Engine) -> None:
 
 def test_models_match_migrations(engine: Engine) -> None:
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": False, "include_object": include_object}
+        )
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == [], f"models and migrations differ; add a migration: {diff}"
 

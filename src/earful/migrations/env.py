@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 from earful.db import make_engine
 from earful.models import Base
 from earful.models.base import UTCDateTime
+from earful.models.search import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -29,6 +30,7 @@ def _run(connection: Connection) -> None:
         render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -10,19 +10,40 @@ from earful.models.conversation import (
 )
 from earful.models.customer import Customer, Identity
 from earful.models.dead_letter import DeadLetter
+from earful.models.inbox import (
+    CannedReply,
+    ConversationState,
+    ConversationTag,
+    Note,
+    Reply,
+    ReplyStatus,
+    SavedView,
+)
 from earful.models.post import Post
 from earful.models.source import Source
+from earful.models.user import ApiToken, Membership, Role, User
 
 __all__ = [
     "OPEN_STATUSES",
+    "ApiToken",
     "Base",
     "Brand",
+    "CannedReply",
     "Conversation",
     "ConversationPost",
+    "ConversationState",
     "ConversationStatus",
+    "ConversationTag",
     "Customer",
     "DeadLetter",
     "Identity",
+    "Membership",
+    "Note",
     "Post",
+    "Reply",
+    "ReplyStatus",
+    "Role",
+    "SavedView",
     "Source",
+    "User",
 ]
