@@ -7,7 +7,7 @@ DEMO_DIR ?= .earful/demo
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint types unit bench train install clean
+.PHONY: demo test lint types unit bench train install clean static chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -19,17 +19,29 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-demo: install
+# Front-end packages: pinned by package-lock.json, copied into the Python package.
+STATIC_STAMP := src/earful/web/static/vendor/VERSIONS.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+$(STATIC_STAMP): node_modules/.package-lock.json scripts/build_static.mjs
+	node scripts/build_static.mjs
+static: $(STATIC_STAMP)
+
+# Browser tests drive Debian's Chromium; Playwright never downloads a browser.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium) || echo "chromium not installed: browser tests will skip outside CI"
+
+demo: install static
 	EARFUL_DATA_DIR=$(DEMO_DIR) $(BIN)/earful demo --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 types: install
 	$(BIN)/mypy
 
-unit: install
+unit: install static chromium
 	$(BIN)/pytest
 
 test: lint types unit
