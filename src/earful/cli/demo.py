@@ -14,6 +14,7 @@ from earful.cli.serve import serve
 from earful.db import make_engine, transaction
 from earful.demo.generate import brands_config, write
 from earful.migrate import upgrade
+from earful.web.demo_account import ensure_demo_admin
 
 
 def demo(
@@ -33,5 +34,8 @@ def demo(
     write(corpus, seed=7, posts=posts)
     console.print(f"demo corpus: {corpus}")
     ingest_cmd.ingest(corpus, fmt="jsonl", database=None)
+    with transaction(engine) as session:
+        email, password = ensure_demo_admin(session)
+    console.print(f"demo login: [bold]{email}[/bold] / [bold]{password}[/bold]")
     if not no_serve:
         serve(host=host, port=port)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from earful.cli import bench, brands, conversations, demo, ingest, serve
+from earful.cli import bench, brands, conversations, demo, ingest, serve, users
 
 app = typer.Typer(
     name="earful",
@@ -19,6 +19,7 @@ app.command("demo", help="Load the demo corpus and serve the inbox.")(demo.demo)
 app.command("bench", help="Run the benchmark suites (figures beside their baselines).")(bench.bench)
 app.add_typer(brands.app, name="brands", help="Manage brands.")
 app.add_typer(conversations.app, name="conversations", help="Inspect conversations.")
+app.add_typer(users.app, name="users", help="Manage agents and their roles.")
 
 
 if __name__ == "__main__":

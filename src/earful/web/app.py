@@ -1,39 +1,103 @@
-"""The web application. A first page lists conversations per brand; the inbox grows here."""
+"""The web application: the team inbox (HTML + htmx) and its JSON API, one FastAPI app."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
-from sqlalchemy import Engine, func, select
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine, select
 
-from earful.models import Brand, Conversation, Post
+from earful.auth import endpoints as auth_endpoints
+from earful.config import get_settings
+from earful.db import session_factory
+from earful.errors import DomainError, NotAuthenticated
+from earful.inbox import endpoints as inbox_endpoints
+from earful.inbox.live import Hub, Tail
+from earful.web.render import render
+from earful.web.security import SecurityHeaders, Sessions, csrf_protect
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
 
 
-def create_app(engine: Engine) -> FastAPI:
-    app = FastAPI(title="Earful", version="0.1.0")
+def wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def create_app(
+    engine: Engine,
+    *,
+    secret_key: str | None = None,
+    secure_cookies: bool = True,
+    live: bool = True,
+) -> FastAPI:
+    """``live`` follows the database for new posts (off in tests, which poll by hand)."""
+    hub = Hub()
+    tail = Tail(engine, hub)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if live:
+            await asyncio.to_thread(tail.start)
+            task = asyncio.create_task(tail.run())
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="Earful",
+        version="0.1.0",
+        description="Team inbox API. Authenticate with `Authorization: Bearer <token>` "
+        "(create a token on the account page).",
+        dependencies=[Depends(csrf_protect)],
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI would load from a CDN; the schema is at /openapi.json
+        redoc_url=None,
+    )
     app.state.engine = engine
+    app.state.session_factory = session_factory(engine)
+    app.state.sessions = Sessions(secret_key or get_settings().secret_key, secure=secure_cookies)
+    app.state.hub = hub
+    app.state.tail = tail
+    app.add_middleware(SecurityHeaders)
 
-    @app.get("/healthz")
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if isinstance(exc, NotAuthenticated) and request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        if isinstance(exc, NotAuthenticated) and wants_html(request) and request.method == "GET":
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        if wants_html(request):
+            return render(
+                request,
+                "error.html",
+                {"status": exc.status_code, "message": exc.message},
+                status_code=exc.status_code,
+            )
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+    @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         with engine.connect() as conn:
             conn.execute(select(1))
         return {"status": "ok"}
 
-    @app.get("/", response_class=HTMLResponse)
-    def home(request: Request) -> HTMLResponse:
-        with engine.connect() as conn:
-            brands = conn.execute(
-                select(Brand.name, Brand.slug, func.count(Conversation.id))
-                .outerjoin(Conversation, Conversation.brand_id == Brand.id)
-                .group_by(Brand.id)
-                .order_by(Brand.name)
-            ).all()
-            posts = conn.scalar(select(func.count(Post.id))) or 0
-        return TEMPLATES.TemplateResponse(request, "home.html", {"brands": brands, "posts": posts})
-
+    app.include_router(auth_endpoints.html)
+    app.include_router(auth_endpoints.api)
+    app.include_router(inbox_endpoints.html)
+    app.include_router(inbox_endpoints.api)
+    STATIC.mkdir(exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

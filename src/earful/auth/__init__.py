@@ -1,0 +1,1 @@
+"""Accounts: users, brand memberships with roles, sessions, CSRF, API tokens, access checks."""

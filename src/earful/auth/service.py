@@ -1,0 +1,120 @@
+"""Account logic. Takes a session, never commits."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from earful.auth import repository
+from earful.auth.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
+from earful.errors import BadInput, Conflict, NotAuthenticated, NotFound
+from earful.models import ApiToken, Membership, Role, User
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+TOKEN_PREFIX = "ef_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: a user and their role in each of their brands."""
+
+    user_id: int
+    name: str
+    email: str
+    roles: dict[int, Role] = field(default_factory=dict)
+    password_tag: str = ""
+    via_token: bool = False
+
+    def brand_ids(self, need: Role = Role.VIEWER) -> list[int]:
+        return sorted(b for b, r in self.roles.items() if r.rank >= need.rank)
+
+
+def password_tag(password_hash: str) -> str:
+    """A short fingerprint of the hash: a changed password ends every session."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:12]
+
+
+def create_user(
+    session: Session,
+    email: str,
+    name: str,
+    password: str,
+    brands: dict[int, Role] | None = None,
+) -> User:
+    email = email.strip().lower()
+    if not EMAIL.match(email):
+        raise BadInput("email must look like name@example.org")
+    if len(password) < MIN_LENGTH:
+        raise BadInput(f"password must have at least {MIN_LENGTH} characters")
+    if repository.user_by_email(session, email) is not None:
+        raise Conflict(f"a user with email {email} already exists")
+    user = User(email=email, name=name.strip() or email, password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    for brand_id, role in (brands or {}).items():
+        grant(session, user.id, brand_id, role)
+    return user
+
+
+def grant(session: Session, user_id: int, brand_id: int, role: Role) -> None:
+    existing = repository.membership(session, user_id, brand_id)
+    if existing is None:
+        session.add(Membership(user_id=user_id, brand_id=brand_id, role=role))
+    else:
+        existing.role = role
+    session.flush()
+
+
+def authenticate(session: Session, email: str, password: str) -> User:
+    user = repository.user_by_email(session, email.strip().lower())
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        raise NotAuthenticated("wrong email or password")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def load_principal(session: Session, user_id: int, via_token: bool = False) -> Principal | None:
+    found = repository.user_with_roles(session, user_id)
+    if found is None:
+        return None
+    user, roles = found
+    return Principal(
+        user.id, user.name, user.email, roles, password_tag(user.password_hash), via_token
+    )
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, user_id: int, name: str) -> tuple[ApiToken, str]:
+    """A new API token; the clear text is returned once and never stored."""
+    clear = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user_id, name=name.strip()[:200] or "token", token_hash=hash_token(clear)
+    )
+    session.add(token)
+    session.flush()
+    return token, clear
+
+
+def principal_for_token(session: Session, clear: str) -> Principal:
+    user_id = repository.user_id_by_token(session, hash_token(clear))
+    principal = load_principal(session, user_id, via_token=True) if user_id else None
+    if principal is None:
+        raise NotAuthenticated("unknown or revoked API token")
+    return principal
+
+
+def revoke_token(session: Session, user_id: int, token_id: int) -> None:
+    token = repository.token_of(session, user_id, token_id)
+    if token is None:
+        raise NotFound("no such token")
+    session.delete(token)
+    session.flush()

@@ -1,0 +1,88 @@
+"""`earful users ...`: create agents and grant them roles in brands."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+import typer
+
+from earful.auth import repository
+from earful.auth.service import create_user, grant
+from earful.cli.context import console, engine_or_exit, err_console
+from earful.db import transaction
+from earful.errors import DomainError
+from earful.migrate import upgrade
+from earful.models import Role
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _parse_grants(items: list[str]) -> list[tuple[str, Role]]:
+    grants = []
+    for item in items:
+        slug, _, role = item.partition(":")
+        try:
+            grants.append((slug, Role(role or "agent")))
+        except ValueError:
+            err_console.print(
+                f"[red]error:[/red] --brand {item!r}: role must be admin, agent or viewer"
+            )
+            raise typer.Exit(2) from None
+    return grants
+
+
+@app.command("create")
+def create(
+    email: str,
+    name: Annotated[str | None, typer.Option(help="Display name (signs replies).")] = None,
+    brand: Annotated[
+        list[str] | None,
+        typer.Option(help="SLUG:ROLE (role admin, agent or viewer); repeat for several brands."),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EARFUL_NEW_USER_PASSWORD",
+            help="Password; when omitted a random one is generated and printed once.",
+        ),
+    ] = None,
+) -> None:
+    grants = _parse_grants(brand or [])
+    engine = engine_or_exit()
+    upgrade(engine)
+    clear = password or secrets.token_urlsafe(12)
+    try:
+        with transaction(engine) as session:
+            found = {
+                b.slug: b.id for b in repository.brands_by_slug(session, [s for s, _ in grants])
+            }
+            missing = [s for s, _ in grants if s not in found]
+            if missing:
+                err_console.print(f"[red]error:[/red] no such brand: {', '.join(missing)}")
+                raise typer.Exit(2)
+            user = create_user(session, email, name or email.split("@")[0], clear)
+            for slug, role in grants:
+                grant(session, user.id, found[slug], role)
+    except DomainError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    console.print(f"user {email} created with {len(grants)} brand role(s)")
+    if password is None:
+        console.print(f"password: {clear}")
+
+
+@app.command("grant")
+def grant_role(
+    email: str, brand: str, role: Annotated[Role, typer.Argument()] = Role.AGENT
+) -> None:
+    engine = engine_or_exit()
+    upgrade(engine)
+    with transaction(engine) as session:
+        user = repository.user_by_email(session, email.strip().lower())
+        found = repository.brands_by_slug(session, [brand])
+        if user is None or not found:
+            err_console.print("[red]error:[/red] no such user or brand")
+            raise typer.Exit(2)
+        grant(session, user.id, found[0].id, role)
+    console.print(f"{email} is {role.value} of {brand}")

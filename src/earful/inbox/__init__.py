@@ -1,0 +1,1 @@
+"""The team inbox: triage, conversation work, replies, saved views, canned replies, live."""

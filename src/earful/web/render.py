@@ -1,0 +1,73 @@
+"""Templates (autoescaped) and the helpers they use."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from earful.web.security import Sessions
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+assert TEMPLATES.env.autoescape  # user text must never become markup
+
+
+def highlight(text: str, terms: list[str]) -> Markup:
+    """Escape ``text``, then wrap the matched terms in <mark> (terms are escaped too)."""
+    words = sorted({t.strip() for t in terms if t and t.strip()}, key=len, reverse=True)
+    if not words:
+        return escape(text)
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    out: list[str] = []
+    last = 0
+    for m in pattern.finditer(text):
+        out.append(str(escape(text[last : m.start()])))
+        out.append(f"<mark>{escape(m.group(0))}</mark>")
+        last = m.end()
+    out.append(str(escape(text[last:])))
+    return Markup("".join(out))
+
+
+def ago(when: datetime | None) -> str:
+    if when is None:
+        return ""
+    minutes = int((datetime.now(UTC) - when).total_seconds() // 60)
+    if minutes < 1:
+        return "now"
+    if minutes < 60:
+        return f"{minutes}m"
+    if minutes < 48 * 60:
+        return f"{minutes // 60}h"
+    return f"{minutes // 1440}d"
+
+
+def minutes(value: int) -> str:
+    return f"{value}m" if value < 120 else f"{value // 60}h {value % 60}m"
+
+
+TEMPLATES.env.filters["highlight"] = highlight
+TEMPLATES.env.filters["ago"] = ago
+TEMPLATES.env.filters["minutes"] = minutes
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    sessions: Sessions = request.app.state.sessions
+    session = sessions.read(request)
+    ctx = {
+        "csrf_token": session.csrf,
+        "principal": getattr(request.state, "principal", None),
+        **context,
+    }
+    response = TEMPLATES.TemplateResponse(request, name, ctx, status_code=status_code)
+    if session.fresh:
+        sessions.write(response, session)
+        session.fresh = False
+    return response

@@ -1,0 +1,197 @@
+"""Walk every route as a user of brand A: nothing of brand B is shown, changed or counted.
+
+Routes are enumerated from the app, so a new route is covered without editing this test;
+a route whose parameters this test cannot fill fails it, asking to be taught here.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine, func, select
+
+from earful.models import (
+    ApiToken,
+    CannedReply,
+    Conversation,
+    ConversationState,
+    ConversationTag,
+    Note,
+    Reply,
+    SavedView,
+)
+from tests.web.world import SECRET_B, World, client, login
+
+PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+
+
+def b_params(w: World) -> dict[str, str]:
+    """Each path parameter filled with an id of brand B (or of its admin)."""
+    return {
+        "conv_id": str(w.convs_b[0]),
+        "reply_id": str(w.reply_b),
+        "canned_id": str(w.canned_b),
+        "view_id": str(w.view_b),
+        "token_id": str(w.token_b_id),
+        "slug": w.slug_b,
+        "tag": "btag",
+    }
+
+
+def snapshot_b(engine: Engine, w: World) -> dict[str, Any]:
+    with engine.connect() as conn:
+        convs = conn.execute(
+            select(Conversation.id, Conversation.status)
+            .where(Conversation.brand_id == w.brand_b)
+            .order_by(Conversation.id)
+        ).all()
+        states = conn.execute(
+            select(
+                ConversationState.conversation_id,
+                ConversationState.version,
+                ConversationState.assignee_id,
+            )
+            .where(ConversationState.brand_id == w.brand_b)
+            .order_by(ConversationState.conversation_id)
+        ).all()
+        counts = {
+            model.__name__: conn.scalar(
+                select(func.count()).select_from(model).where(model.brand_id == w.brand_b)
+            )
+            for model in (Note, ConversationTag, Reply, CannedReply)
+        }
+        replies = conn.execute(select(Reply.id, Reply.status).where(Reply.brand_id == w.brand_b))
+        views = conn.scalar(
+            select(func.count()).select_from(SavedView).where(SavedView.user_id == w.users["bob"])
+        )
+        tokens = conn.scalar(
+            select(func.count()).select_from(ApiToken).where(ApiToken.user_id == w.users["bob"])
+        )
+        return {
+            "convs": list(convs),
+            "states": list(states),
+            "counts": counts,
+            "replies": list(replies),
+            "views": views,
+            "tokens": tokens,
+        }
+
+
+def body_for(route: APIRoute) -> dict[str, Any]:
+    """A plausible, valid payload, so a wrong answer is not merely a 422."""
+    if route.path.startswith("/api/"):
+        return {
+            "json": {
+                "assignee": "me",
+                "status": "resolved",
+                "text": "hello",
+                "tag": "x",
+                "version": 1,
+            }
+        }
+    return {
+        "data": {
+            "assignee": "me",
+            "status": "resolved",
+            "text": "hello",
+            "tag": "x",
+            "version": "1",
+            "name": "n",
+            "body": "b",
+        }
+    }
+
+
+def api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every APIRoute, also inside included routers (FastAPI wraps those)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif (inner := getattr(route, "original_router", None)) is not None:
+            found.extend(api_routes(list(inner.routes)))
+    return found
+
+
+def routes(app: Any) -> list[tuple[str, str, APIRoute]]:
+    out = []
+    for route in api_routes(list(app.routes)):
+        for method in sorted(route.methods - {"HEAD"}):
+            out.append((method, route.path, route))
+    assert out, "no routes found"
+    return out
+
+
+def test_every_route_hides_brand_b(engine: Engine, world: World) -> None:
+    c = client(engine)
+    csrf = login(c, "alice")  # admin of A: the strongest role that is not B's
+    before = snapshot_b(engine, world)
+    params = b_params(world)
+    walked = 0
+    for method, path, route in routes(c.app):
+        if path in ("/events", "/login", "/logout"):
+            continue  # /events: test_events_are_scoped; login/logout hold no brand data
+        names = PARAM.findall(path)
+        missing = [n for n in names if n not in params]
+        assert not missing, f"{method} {path}: teach this test how to fill {missing}"
+        url = PARAM.sub(lambda m: params[m.group(1)], path)
+        r = c.request(
+            method, url, headers={"X-CSRF-Token": csrf}, follow_redirects=True, **body_for(route)
+        )
+        walked += 1
+        assert SECRET_B not in r.text, f"{method} {url} showed brand B data"
+        if names:
+            assert r.status_code == 404, f"{method} {url} → {r.status_code}, expected 404"
+        else:
+            assert r.status_code < 500, f"{method} {url} → {r.status_code}"
+    assert walked >= 30
+    # API tokens act with the same scope.
+    bearer = {"Authorization": f"Bearer {world.token_a}"}
+    for method, path, route in routes(c.app):
+        if not path.startswith("/api/"):
+            continue
+        url = PARAM.sub(lambda m: params.get(m.group(1), "0"), path)
+        r = c.request(method, url, headers=bearer, **body_for(route))
+        assert SECRET_B not in r.text
+        if PARAM.search(path):
+            assert r.status_code == 404, f"{method} {url} (token) → {r.status_code}"
+    assert snapshot_b(engine, world) == before, "a request of brand A changed brand B"
+
+
+def test_lists_count_only_own_brands(engine: Engine, world: World) -> None:
+    c = client(engine)
+    login(c, "alice")
+    got = c.get("/api/v1/conversations", params={"status": "all"}).json()
+    assert {x["id"] for x in got["conversations"]} == set(world.convs_a)
+    html = c.get("/inbox?status=all").text
+    assert html.count('class="row') == len(world.convs_a)
+    assert c.get("/api/v1/conversations", params={"q": SECRET_B}).json()["conversations"] == []
+    assert c.get("/api/v1/conversations", params={"tag": "btag"}).json()["conversations"] == []
+    assert c.get("/inbox", params={"brand": world.slug_b}).status_code == 404
+    me = c.get("/api/v1/me").json()
+    assert [b["slug"] for b in me["brands"]] == [world.slug_a]
+
+
+def test_events_are_scoped(sqlite_engine: Engine, sqlite_world: World) -> None:
+    w = sqlite_world
+    c = client(sqlite_engine)
+    login(c, "alice")
+    hub = c.app.state.hub  # type: ignore[attr-defined]
+
+    def later() -> None:
+        time.sleep(0.3)
+        hub.publish(w.brand_b, "inbox", SECRET_B)
+        hub.publish(w.brand_a, "inbox", "for-a")
+
+    threading.Thread(target=later).start()
+    with c.stream("GET", "/events", params={"ttl": 1.0}) as r:
+        assert r.status_code == 200
+        text = "".join(r.iter_text())
+    assert "for-a" in text
+    assert SECRET_B not in text
+    with c.stream("GET", "/events", params={"ttl": 0.2, "conversation": w.convs_b[0]}) as r:
+        assert r.status_code == 404
