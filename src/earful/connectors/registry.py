@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from typing import TypeVar
 
 from earful.connectors.base import Connector
@@ -17,6 +19,10 @@ def register(cls: C) -> C:
 
 
 def get(name: str) -> type[Connector]:
+    if name not in _REGISTRY and name.isidentifier():
+        # Connectors register themselves when their module is first imported.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(f"earful.connectors.{name}")
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -230,3 +230,143 @@ def parse_jetstream(raw: bytes) -> tuple[PostIn, int]:
         raw=raw,
     )
     return post, time_us
+
+
+# ------------------------------------------------------------------ Jetstream, live
+
+REPOST_COLLECTION = "app.bsky.feed.repost"
+
+
+def _bsky_post(did: str, rkey: str, record: dict[str, Any], time_us: int, raw: bytes) -> PostIn:
+    text = record.get("text")
+    if not isinstance(text, str):
+        raise BadRecord("post record without text")
+    reply = record.get("reply")
+    parent = None
+    if reply is not None:
+        parent = _dig(reply, "parent", "uri")
+        if not isinstance(parent, str) or not parent.startswith("at://"):
+            raise BadRecord("reply without a parent at:// uri")
+    embed = record.get("embed")
+    quote = None
+    if isinstance(embed, dict):
+        embed_type = embed.get("$type")
+        if embed_type == "app.bsky.embed.record":
+            quote = _dig(embed, "record", "uri")
+        elif embed_type == "app.bsky.embed.recordWithMedia":
+            quote = _dig(embed, "record", "record", "uri")
+    langs = record.get("langs")
+    lang = langs[0] if isinstance(langs, list) and langs and isinstance(langs[0], str) else None
+    created = record.get("createdAt")
+    return PostIn(
+        network="bluesky",
+        external_id=f"at://{did}/{POST_COLLECTION}/{rkey}",
+        author_id=did,
+        text=text,
+        created_at=parse_time(created, "record.createdAt")
+        if created
+        else datetime.fromtimestamp(time_us / 1e6, UTC),
+        language=lang,
+        url=f"https://bsky.app/profile/{did}/post/{rkey}",
+        reply_to=parent,
+        quote_of=quote if isinstance(quote, str) else None,
+        raw=raw,
+    )
+
+
+def jetstream_event(raw: bytes) -> tuple[str, PostIn | tuple[str, str] | None, int]:
+    """A live Jetstream event as ``(what, payload, time_us)``.
+
+    ``what`` is "post" (a new post), "edit" (an updated post: payload is the new
+    version), "delete" (payload is the post key), "repost" (payload is a post whose
+    ``repost_of`` is the subject) or "skip" (identity/account events, other collections).
+    Raises :class:`BadRecord` with a reason for anything malformed.
+    """
+    doc = _decode_json(raw)
+    if not isinstance(doc, dict):
+        raise BadRecord(f"expected a JSON object, got {type(doc).__name__}")
+    time_us = doc.get("time_us")
+    if not isinstance(time_us, int) or isinstance(time_us, bool) or time_us <= 0:
+        raise BadRecord("missing time_us")
+    did = doc.get("did")
+    if not isinstance(did, str) or not did.startswith("did:"):
+        raise BadRecord("missing did")
+    kind = doc.get("kind")
+    if kind != "commit":
+        if kind in ("identity", "account"):
+            return "skip", None, time_us
+        raise BadRecord(f"unknown event kind {str(kind)[:40]!r}")
+    commit = doc.get("commit")
+    if not isinstance(commit, dict):
+        raise BadRecord("commit event without commit")
+    collection = commit.get("collection")
+    operation = commit.get("operation")
+    rkey = commit.get("rkey")
+    if not isinstance(collection, str) or not isinstance(rkey, str) or not rkey:
+        raise BadRecord("commit without collection or rkey")
+    if operation not in ("create", "update", "delete"):
+        raise BadRecord(f"unknown commit operation {str(operation)[:40]!r}")
+    if collection == POST_COLLECTION:
+        if operation == "delete":
+            return "delete", ("bluesky", f"at://{did}/{POST_COLLECTION}/{rkey}"), time_us
+        record = commit.get("record")
+        if not isinstance(record, dict):
+            raise BadRecord(f"{operation} commit without record")
+        post = _bsky_post(did, rkey, record, time_us, raw)
+        return ("post" if operation == "create" else "edit"), post, time_us
+    if collection == REPOST_COLLECTION and operation == "create":
+        record = commit.get("record")
+        subject = _dig(record, "subject", "uri")
+        if not isinstance(subject, str) or not subject.startswith("at://"):
+            raise BadRecord("repost without a subject at:// uri")
+        created = _dig(record, "createdAt")
+        return (
+            "repost",
+            PostIn(
+                network="bluesky",
+                external_id=f"at://{did}/{REPOST_COLLECTION}/{rkey}",
+                author_id=did,
+                text="",
+                created_at=parse_time(created, "record.createdAt")
+                if created
+                else datetime.fromtimestamp(time_us / 1e6, UTC),
+                repost_of=subject,
+                raw=raw,
+            ),
+            time_us,
+        )
+    return "skip", None, time_us
+
+
+def parse_bsky_post_view(view: Any) -> PostIn:
+    """An ``app.bsky.feed.defs#postView`` (searchPosts, getPosts) as a post."""
+    if not isinstance(view, dict):
+        raise BadRecord("post view is not an object")
+    uri = view.get("uri")
+    author = view.get("author")
+    record = view.get("record")
+    if not isinstance(uri, str) or not uri.startswith("at://"):
+        raise BadRecord("post view without an at:// uri")
+    if not isinstance(author, dict) or not isinstance(author.get("did"), str):
+        raise BadRecord("post view without author.did")
+    if not isinstance(record, dict):
+        raise BadRecord("post view without record")
+    did = author["did"]
+    rkey = uri.rsplit("/", 1)[-1]
+    post = _bsky_post(did, rkey, record, 1, orjson.dumps(view))
+    handle = author.get("handle")
+    name = author.get("displayName")
+    return PostIn(
+        network=post.network,
+        external_id=uri,
+        author_id=did,
+        text=post.text,
+        created_at=post.created_at,
+        author_handle=handle if isinstance(handle, str) else None,
+        author_name=name if isinstance(name, str) and name else None,
+        language=post.language,
+        url=f"https://bsky.app/profile/{handle or did}/post/{rkey}",
+        reply_to=post.reply_to,
+        quote_of=post.quote_of,
+        raw=post.raw,
+    )

@@ -60,3 +60,7 @@ class Post(Base):
     urgency: Mapped[int | None] = mapped_column(SmallInteger)
     urgency_score: Mapped[float | None] = mapped_column(Float)
     model_version: Mapped[str | None] = mapped_column(String(64))
+    # The network said the author deleted it: kept for the record, never shown as live.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The author edited it; ``text`` holds the newest version.
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,1 @@
+"""Sources: a brand's configured connectors, their secrets (encrypted) and their health."""
