@@ -11,7 +11,7 @@ from earful.pipeline.schema import PostIn
 def post(text: str, **fields: str | None) -> PostIn:
     return PostIn(
         network=fields.pop("network", None) or "bluesky",
-        external_id="p1",
+        external_id=fields.pop("external_id", None) or "p1",
         author_id=fields.pop("author_id", None) or "did:plc:someone",
         text=text,
         created_at=datetime(2026, 11, 20, tzinfo=UTC),

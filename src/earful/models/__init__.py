@@ -19,6 +19,7 @@ from earful.models.inbox import (
     ReplyStatus,
     SavedView,
 )
+from earful.models.listening_query import ListeningQuery
 from earful.models.post import Post
 from earful.models.source import Source
 from earful.models.user import ApiToken, Membership, Role, User
@@ -37,6 +38,7 @@ __all__ = [
     "Customer",
     "DeadLetter",
     "Identity",
+    "ListeningQuery",
     "Membership",
     "Note",
     "Post",

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, select
 
 from earful.connectors.base import Batch, Connector
+from earful.listening.service import build_matcher
 from earful.models import Brand
 from earful.pipeline import stages
-from earful.pipeline.keyword_matcher import KeywordMatcher
 from earful.pipeline.repository import IngestRepository
 from earful.pipeline.schema import Rejected
 from earful.pipeline.stages import BrandAccounts, Classifier, Matcher, NullClassifier
@@ -48,18 +48,8 @@ def brand_accounts(conn: Connection) -> BrandAccounts:
 
 
 def default_matcher(conn: Connection) -> Matcher:
-    """Keywords, plus @mentions of the brand's own accounts."""
-    words: dict[int, list[str]] = {}
-    for brand_id, keywords, handles in conn.execute(
-        select(Brand.id, Brand.keywords, Brand.handles)
-    ):
-        mentions = {
-            "@" + str(h).lstrip("@")
-            for names in (handles or {}).values()
-            for h in ([names] if isinstance(names, str) else names)
-        }
-        words[brand_id] = [*(keywords or []), *sorted(mentions)]
-    return KeywordMatcher(words)
+    """Every brand's enabled listening queries (else its keywords) and @mentions, compiled."""
+    return build_matcher(conn)
 
 
 def default_classifier() -> Classifier:

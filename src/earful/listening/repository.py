@@ -1,0 +1,47 @@
+"""Listening query SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from earful.models import Brand, ListeningQuery
+
+
+def by_id(session: Session, query_id: int) -> ListeningQuery | None:
+    return session.get(ListeningQuery, query_id)
+
+
+def by_name(session: Session, brand_id: int, name: str) -> ListeningQuery | None:
+    return session.scalar(
+        select(ListeningQuery).where(
+            ListeningQuery.brand_id == brand_id, ListeningQuery.name == name
+        )
+    )
+
+
+def for_brands(session: Session, brand_ids: list[int] | None = None) -> list[ListeningQuery]:
+    stmt = select(ListeningQuery).order_by(ListeningQuery.brand_id, ListeningQuery.name)
+    if brand_ids is not None:
+        stmt = stmt.where(ListeningQuery.brand_id.in_(brand_ids))
+    return list(session.scalars(stmt))
+
+
+def enabled_queries(conn: Connection | Session) -> list[tuple[int, int, str]]:
+    """(query id, brand id, text) of every enabled query, for the matcher."""
+    rows = conn.execute(
+        select(ListeningQuery.id, ListeningQuery.brand_id, ListeningQuery.query)
+        .where(ListeningQuery.enabled.is_(True))
+        .order_by(ListeningQuery.id)
+    )
+    return [(qid, brand_id, text) for qid, brand_id, text in rows]
+
+
+def brand_keywords(
+    conn: Connection | Session,
+) -> list[tuple[int, list[str], dict[str, Any]]]:
+    """(brand id, keywords, own accounts) of every brand."""
+    rows = conn.execute(select(Brand.id, Brand.keywords, Brand.handles).order_by(Brand.id))
+    return [(brand_id, list(words or []), dict(handles or {})) for brand_id, words, handles in rows]
