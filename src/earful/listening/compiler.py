@@ -11,8 +11,12 @@ need no evaluation at all: their brands hang directly off the patterns.
 
 from __future__ import annotations
 
+import gc
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import accumulate
 from dataclasses import dataclass
 
 import ahocorasick_rs
@@ -53,6 +57,19 @@ class Positions:
 Check = Callable[[set[int], PostIn, Positions], bool]
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Building allocates millions of small objects and frees none: the cyclic collector
+    would rescan the growing heap again and again for nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def pattern(tokens: Sequence[str], prefix: bool = False) -> str:
     return " " + " ".join(tokens) + ("" if prefix else " ")
 
@@ -77,6 +94,10 @@ class CompiledMatcher:
     """Matches posts against many queries at once; immutable once built."""
 
     def __init__(self, queries: Iterable[tuple[Hashable, int, Query]]) -> None:
+        with paused_gc():
+            self._build(queries)
+
+    def _build(self, queries: Iterable[tuple[Hashable, int, Query]]) -> None:
         self._literal_ids: dict[tuple[object, ...], int] = {}
         self._literal_cost: list[float] = []
         self.literal_terms: list[Term] = []
@@ -122,20 +143,24 @@ class CompiledMatcher:
     def match(self, posts: Sequence[PostIn]) -> list[frozenset[int]]:
         """The brands each post concerns."""
         automaton = self._automaton
-        if automaton is None:
+        if automaton is None or not posts:
             return [EMPTY] * len(posts)
-        find = automaton.find_matches_as_indexes
+        # One automaton call for the whole batch: every stream starts and ends with a
+        # space and no pattern holds two spaces in a row, so no match spans two posts.
+        texts = [normalize(post.text) for post in posts]
+        found = automaton.find_matches_as_indexes("".join(texts), overlapping=True)
+        out = [EMPTY] * len(posts)
+        if not found:
+            return out
+        ends = list(accumulate(map(len, texts)))
+        by_post: dict[int, list[tuple[int, int, int]]] = {}
+        for hit in found:
+            by_post.setdefault(bisect_right(ends, hit[1]), []).append(hit)
         direct, triggers = self.direct, self.triggers
-        out: list[frozenset[int]] = []
-        for post in posts:
-            text = normalize(post.text)
-            found = find(text, overlapping=True)
-            if not found:
-                out.append(EMPTY)
-                continue
+        for i, hits in by_post.items():
             brands: set[int] = set()
             candidates: set[int] = set()
-            for p in {m[0] for m in found}:
+            for p in {h[0] for h in hits}:
                 d = direct[p]
                 if d is not None:
                     brands.update(d)
@@ -143,8 +168,11 @@ class CompiledMatcher:
                 if t is not None:
                     candidates.update(t)
             if candidates:
-                self._evaluate(post, text, found, candidates, brands)
-            out.append(frozenset(brands) if brands else EMPTY)
+                offset = ends[i] - len(texts[i])
+                local = [(p, a - offset, b - offset) for p, a, b in hits]
+                self._evaluate(posts[i], texts[i], local, candidates, brands)
+            if brands:
+                out[i] = frozenset(brands)
         return out
 
     def _evaluate(

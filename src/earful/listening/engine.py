@@ -12,7 +12,7 @@ import threading
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
-from earful.listening.compiler import CompiledMatcher
+from earful.listening.compiler import CompiledMatcher, paused_gc
 from earful.listening.parser import parse
 from earful.listening.query import Query
 from earful.pipeline.schema import PostIn
@@ -72,8 +72,9 @@ class LiveMatcher:
 
     def _build(self, queries: list[QuerySource]) -> CompiledMatcher:
         parsed: dict[str, Query] = {}
-        for q in queries:
-            if q.text not in parsed:
-                parsed[q.text] = self._parsed.get(q.text) or parse(q.text)
+        with paused_gc():
+            for q in queries:
+                if q.text not in parsed:
+                    parsed[q.text] = self._parsed.get(q.text) or parse(q.text)
         self._parsed = parsed  # drop trees of queries that are gone
         return CompiledMatcher((q.key, q.brand_id, parsed[q.text]) for q in queries)

@@ -72,7 +72,7 @@ class _Tok:
 
 
 _NEAR = re.compile(r"NEAR/(\d+)$")
-_WORD_END = set(' \t\r\n()"[]')
+_BARE_WORD = re.compile(r'[^\s()"\[\]]+')
 _FIELD = re.compile(r"([A-Za-z]+):(.*)$", re.S)
 _LANG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
 
@@ -151,11 +151,10 @@ def _lex(text: str) -> list[_Tok]:
                 f"unexpected '{ch}': variants go right after a word, as in skyward[skyword]", col
             )
         else:
-            j = i
-            while j < n and text[j] not in _WORD_END:
-                j += 1
-            word = text[i:j]
-            i = j
+            m = _BARE_WORD.match(text, i)
+            assert m is not None  # text[i] is none of the characters that end a word
+            word = m.group()
+            i = m.end()
             near = _NEAR.match(word)
             if word in ("AND", "OR", "NOT"):
                 out.append(_Tok(word, word, col))  # type: ignore[arg-type]
