@@ -1,0 +1,203 @@
+"""Listening matcher: posts/s against 100 … 100,000 queries, compile time, memory.
+
+Baseline, in the same run: one compiled Python regex per query (its positive terms as
+whole words), searched post by post — what a matcher without an automaton does. It is
+too slow to run on every post, so it runs on a subset and the figure says so.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from datetime import UTC, datetime
+
+from earful.benchmarks.harness import Figure, Size, interleaved, peak_rss_mb, spread
+from earful.listening import CompiledMatcher, LiveMatcher, QuerySource, parse
+from earful.listening.query import Query, terms_of
+from earful.pipeline.schema import PostIn
+
+SUITE = "matcher"
+SEED = 20261123
+COMMON = (  # noqa: SIM905 - a word list reads better as text
+    "the a to and i my is it for of on in was this that with you at have not but be so "
+    "just get got today again still why how what when can cant will would they their "
+    "me we our your from after before time day week hours minutes been no yes really "
+    "very good bad great terrible love hate thanks please help need want wait waiting "
+    "phone call email app website order delivery package flight bag seat ticket card "
+    "account password refund money charge charged price bill late delayed cancelled "
+    "broken crashed down working fixed new old first last customer service support team "
+    "store people everyone anyone never always ever morning night tomorrow yesterday home "
+    "work coffee lunch dinner weather rain sun city train bus car road music game show"
+).split()
+SYLLABLES = "ka lo mi ra ve to zen tri sol nor bel qua dex vi mar lu pex on ar is".split()  # noqa: SIM905
+EMOJI = ("😡", "🙏", "✈️", "🎉", "👍🏽", "😂", "💔")
+SIZES = {"quick": (2_000, (100, 1_000)), "default": (100_000, (100, 1_000, 10_000, 100_000))}
+SIZES["large"] = (300_000, SIZES["default"][1])
+BASELINE_POSTS = {100: 5_000, 1_000: 1_000, 10_000: 200, 100_000: 40}
+
+
+def brand_names(n: int, rng: random.Random) -> list[str]:
+    names: set[str] = set()
+    while len(names) < n:
+        names.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
+    return sorted(names)
+
+
+def make_queries(n: int, rng: random.Random) -> list[tuple[int, int, str]]:
+    """(query id, brand id, text): about four queries per brand, of realistic shapes."""
+    names = brand_names(max(1, n // 4), rng)
+    out: list[tuple[int, int, str]] = []
+    for qid in range(n):
+        brand = qid % len(names)
+        name = names[brand]
+        shape = rng.random()
+        if shape < 0.1 and len(name) >= 5:
+            text = f'({name}~ OR "{name} app" OR @{name}hq OR #{name}fans)'
+        elif shape < 0.4:
+            text = f'({name} OR #{name}) NOT ("{name} view" OR "{name} street")'
+        elif shape < 0.7:
+            text = f"{name} AND (refund* OR late OR broken OR cancelled) -is:repost"
+        elif shape < 0.85:
+            text = f'"{name} support"~3 OR {name} NEAR/2 outage'
+        else:
+            text = f"(@{name}hq OR {name}) lang:en"
+        out.append((qid, brand, text))
+    return out
+
+
+def make_posts(n: int, names: list[str], rng: random.Random) -> list[PostIn]:
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    posts: list[PostIn] = []
+    for i in range(n):
+        words = rng.choices(COMMON, k=rng.randint(6, 30))
+        if rng.random() < 0.15:  # a brand is mentioned, often with the usual noise
+            name = rng.choice(names)
+            form = rng.choice((name, name.capitalize(), f"@{name}hq", f"#{name.capitalize()}Fans"))
+            words.insert(rng.randrange(len(words) + 1), form)
+        if rng.random() < 0.2:
+            words.append("#" + rng.choice(COMMON).capitalize() + rng.choice(COMMON).capitalize())
+        if rng.random() < 0.1:
+            words.append(f"https://example.com/{rng.choice(COMMON)}/{i}")
+        if rng.random() < 0.15:
+            words.append(rng.choice(EMOJI))
+        text = " ".join(words).capitalize() + rng.choice((".", "!", "?", "!!", ""))
+        posts.append(
+            PostIn(
+                network=rng.choice(("bluesky", "mastodon", "x")),
+                external_id=str(i),
+                author_id=f"u{rng.randrange(50_000)}",
+                text=text,
+                created_at=now,
+                language=rng.choice(("en", "en", "fr", None)),
+                repost_of="p" if rng.random() < 0.1 else None,
+            )
+        )
+    return posts
+
+
+def regex_baseline(queries: list[Query]) -> list[re.Pattern[str]]:
+    """One regex per query: any of its terms as a whole word, case-insensitive."""
+    out = []
+    for q in queries:
+        words = [
+            re.escape(" ".join(t.tokens)) + (r"\w*" if t.prefix else "") for t in terms_of(q.root)
+        ]
+        out.append(re.compile(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)", re.IGNORECASE))
+    return out
+
+
+def run(size: Size) -> list[Figure]:
+    n_posts, counts = SIZES[size]
+    figures: list[Figure] = []
+    per_post: dict[int, float] = {}
+    for n in counts:
+        specs = make_queries(n, random.Random(SEED + n))
+        names = brand_names(max(1, n // 4), random.Random(SEED + n))
+        posts = make_posts(n_posts, names, random.Random(SEED))
+        started = time.perf_counter()
+        parsed = [(qid, brand, parse(text)) for qid, brand, text in specs]
+        matcher = CompiledMatcher(parsed)
+        compile_s = time.perf_counter() - started  # cold: first parse of every query
+        patterns = regex_baseline([q for _, _, q in parsed])
+        subset = posts[: BASELINE_POSTS[n] // (10 if size == "quick" else 1)]
+
+        def baseline(
+            patterns: list[re.Pattern[str]] = patterns, subset: list[PostIn] = subset
+        ) -> None:
+            for p in subset:
+                [rx.search(p.text) for rx in patterns]
+
+        def subject(matcher: CompiledMatcher = matcher, posts: list[PostIn] = posts) -> None:
+            matcher.match(posts)
+
+        pair = interleaved(subject, baseline, repeat=3)
+        rate = n_posts / pair.subject
+        per_post[n] = pair.subject / n_posts
+        figures.append(
+            Figure(
+                suite=SUITE,
+                name=f"match {n:,} queries over {n_posts:,} posts "
+                f"(baseline: 1 regex per query, on the first {len(subset):,} posts)",
+                value=rate,
+                unit="posts/s",
+                baseline=len(subset) / pair.baseline,
+                target=">= 150,000 posts/s at 10,000 queries" if n == 10_000 else None,
+                n=n_posts,
+                spread=pair.subject_spread,
+                peak_rss_mb=peak_rss_mb(),
+                passed=rate >= 150_000 if n == 10_000 else None,
+            )
+        )
+        if n == 10_000:
+            times = []
+            sources = [QuerySource(qid, brand, text) for qid, brand, text in specs]
+            for _ in range(3):
+                t0 = time.perf_counter()
+                LiveMatcher(sources)  # what a service start or a query edit pays
+                times.append(time.perf_counter() - t0)
+            times.append(compile_s)
+            value = sorted(times)[len(times) // 2]
+            figures.append(
+                Figure(
+                    SUITE,
+                    "parse + compile 10,000 queries",
+                    value,
+                    "s",
+                    target="< 2 s",
+                    n=n,
+                    spread=spread(times),
+                    higher_is_better=False,
+                    peak_rss_mb=peak_rss_mb(),
+                    passed=value < 2.0,
+                )
+            )
+            rss = peak_rss_mb()
+            figures.append(
+                Figure(
+                    SUITE,
+                    f"peak RSS with 10,000 queries and {n_posts:,} posts",
+                    rss,
+                    "MB",
+                    target="< 300 MB",
+                    higher_is_better=False,
+                    peak_rss_mb=rss,
+                    passed=rss < 300,
+                )
+            )
+        del matcher, parsed, patterns, posts
+    if 100 in per_post and 100_000 in per_post:
+        ratio = per_post[100_000] / per_post[100]
+        figures.append(
+            Figure(
+                SUITE,
+                "time per post at 100,000 queries / at 100 queries",
+                ratio,
+                "x",
+                target="< 3x",
+                higher_is_better=False,
+                peak_rss_mb=peak_rss_mb(),
+                passed=ratio < 3,
+            )
+        )
+    return figures
