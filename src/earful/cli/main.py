@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from earful.cli import bench, brands, conversations, demo, ingest, serve, users
+from earful.cli import bench, brands, conversations, demo, ingest, listening, serve, users
 
 app = typer.Typer(
     name="earful",
@@ -20,6 +20,7 @@ app.command("bench", help="Run the benchmark suites (figures beside their baseli
 app.add_typer(brands.app, name="brands", help="Manage brands.")
 app.add_typer(conversations.app, name="conversations", help="Inspect conversations.")
 app.add_typer(users.app, name="users", help="Manage agents and their roles.")
+app.add_typer(listening.app)  # `earful match ...` and `earful queries ...`
 
 
 if __name__ == "__main__":
