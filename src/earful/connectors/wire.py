@@ -6,6 +6,8 @@ Each raises :class:`BadRecord` with a reason a person can act on; the caller dea
 from __future__ import annotations
 
 import csv
+import html
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -370,3 +372,113 @@ def parse_bsky_post_view(view: Any) -> PostIn:
         quote_of=post.quote_of,
         raw=post.raw,
     )
+
+
+# ------------------------------------------------------------------ Mastodon
+
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_PARA = re.compile(r"</p>\s*<p[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def html_text(content: str) -> str:
+    """Mastodon's status HTML as plain text (paragraphs and line breaks kept)."""
+    if "<" not in content and "&" not in content:
+        return content
+    text = _PARA.sub("\n\n", _BR.sub("\n", content))
+    return html.unescape(_TAG.sub("", text)).strip()
+
+
+def parse_mastodon_status(doc: Any, instance: str, raw: bytes | None = None) -> PostIn:
+    """A Mastodon ``Status`` entity. Ids are the instance's, so ours are ``host/id``."""
+    if not isinstance(doc, dict):
+        raise BadRecord(f"status is not an object, got {type(doc).__name__}")
+    status_id = _str(doc.get("id"), "status id")
+    account = doc.get("account")
+    if not isinstance(account, dict):
+        raise BadRecord("status without account")
+    author = _str(account.get("id"), "account.id")
+    reblog = doc.get("reblog")
+    repost_of = None
+    if reblog is not None:
+        if not isinstance(reblog, dict):
+            raise BadRecord("reblog is not a status")
+        repost_of = f"{instance}/{_str(reblog.get('id'), 'reblog.id')}"
+        content = ""
+    else:
+        body = doc.get("content")
+        if not isinstance(body, str):
+            raise BadRecord("status without content")
+        content = body
+    quote = doc.get("quote")
+    quote_of = None
+    if isinstance(quote, dict):  # Mastodon 4.4+: {"state": ..., "quoted_status": {...}}
+        quoted = quote.get("quoted_status")
+        if isinstance(quoted, dict) and quoted.get("id") is not None:
+            quote_of = f"{instance}/{quoted['id']}"
+    parent = _str(doc.get("in_reply_to_id"), "in_reply_to_id", required=False)
+    spoiler = doc.get("spoiler_text")
+    text = html_text(content)
+    if isinstance(spoiler, str) and spoiler:
+        text = f"{spoiler}\n\n{text}"
+    lang = doc.get("language")
+    return PostIn(
+        network="mastodon",
+        external_id=f"{instance}/{status_id}",
+        author_id=f"{instance}/{author}",
+        author_handle=_str(account.get("acct"), "account.acct", required=False),
+        author_name=_str(account.get("display_name"), "account.display_name", required=False),
+        text=text,
+        created_at=parse_time(doc.get("created_at")),
+        language=lang if isinstance(lang, str) else None,
+        url=_str(doc.get("url"), "url", required=False),
+        reply_to=f"{instance}/{parent}" if parent else None,
+        quote_of=quote_of,
+        repost_of=repost_of,
+        raw=raw if raw is not None else orjson.dumps(doc),
+    )
+
+
+MastodonEvent = tuple[str, Any]  # ("post" | "edit" | "delete" | "skip", payload)
+
+
+def mastodon_event(event: str, payload: Any, instance: str) -> MastodonEvent:
+    """One streaming event (``update``, ``status.update``, ``delete``, ``notification``)."""
+    if event in ("update", "status.update"):
+        if not isinstance(payload, str | bytes):
+            raise BadRecord(f"{event} without a payload")
+        raw = payload.encode() if isinstance(payload, str) else payload
+        post = parse_mastodon_status(_decode_json(raw), instance, raw)
+        return ("post" if event == "update" else "edit"), post
+    if event == "delete":
+        if not isinstance(payload, str | int) or isinstance(payload, bool) or payload == "":
+            raise BadRecord("delete without a status id")
+        return "delete", ("mastodon", f"{instance}/{payload}")
+    if event == "notification":
+        if not isinstance(payload, str | bytes):
+            raise BadRecord("notification without a payload")
+        raw = payload.encode() if isinstance(payload, str) else payload
+        doc = _decode_json(raw)
+        if not isinstance(doc, dict):
+            raise BadRecord("notification is not an object")
+        if doc.get("type") in ("mention", "status", "quote") and isinstance(
+            doc.get("status"), dict
+        ):
+            return "post", parse_mastodon_status(doc["status"], instance)
+        return "skip", None
+    if isinstance(event, str) and event:
+        return "skip", None  # filters_changed, announcement, conversation...
+    raise BadRecord("frame without an event name")
+
+
+def parse_mastodon_frame(raw: bytes, instance: str) -> MastodonEvent:
+    """A WebSocket streaming frame: ``{"stream": [...], "event": ..., "payload": "..."}``."""
+    doc = _decode_json(raw)
+    if not isinstance(doc, dict):
+        raise BadRecord(f"expected a JSON object, got {type(doc).__name__}")
+    if "error" in doc and "event" not in doc:
+        raise BadRecord(f"stream error: {str(doc['error'])[:100]}")
+    event = doc.get("event")
+    if not isinstance(event, str):
+        raise BadRecord("frame without an event name")
+    return mastodon_event(event, doc.get("payload"), instance)
