@@ -13,6 +13,7 @@ from earful.cli.context import console, settings_or_exit
 from earful.cli.serve import serve
 from earful.db import make_engine, transaction
 from earful.demo.generate import brands_config, write
+from earful.listening.service import add_query
 from earful.migrate import upgrade
 from earful.web.demo_account import ensure_demo_admin
 
@@ -29,7 +30,11 @@ def demo(
     with transaction(engine) as session:
         for cfg in brands_config():
             if brand_repo.by_slug(session, cfg["slug"]) is None:
-                create_brand(session, cfg["slug"], cfg["name"], cfg["keywords"], cfg["handles"])
+                brand = create_brand(
+                    session, cfg["slug"], cfg["name"], cfg["keywords"], cfg["handles"]
+                )
+                for name, query in cfg["queries"].items():
+                    add_query(session, brand.id, name, query)
     corpus = settings.data_dir / "demo-corpus.jsonl"
     write(corpus, seed=7, posts=posts)
     console.print(f"demo corpus: {corpus}")

@@ -259,6 +259,21 @@ def generate(seed: int = 7, posts: int = 3000) -> Iterator[dict[str, Any]]:
             open_threads.append((p, brand))
 
 
+# Listening queries per brand: misspellings (automatic ~ and named), hashtags, handles,
+# and NOTs for false friends ("a skyward view", the Brightline train in Florida).
+LISTENING = {
+    "skyward": {
+        "mentions": '(skyward~[skywrd, "skyword air"] OR "skyward air" OR #flyskyward OR @SkywardAir) NOT ("skyward view" OR "skyward glance" OR "skyward gaze")',
+    },
+    "brightline": {
+        "mentions": '(brightline~[brightlin, "bright line", "brite line"] OR #brightlinemobile OR @BrightlineHelp) NOT ("brightline train" OR brightline NEAR/3 station)',
+    },
+    "loafladle": {
+        "mentions": '("loaf & ladle" OR "loaf and ladle" OR "loaf n ladle" OR "loaf ladel" OR #LoafAndLadle OR @LoafAndLadle)',
+    },
+}
+
+
 def brands_config() -> list[dict[str, Any]]:
     return [
         {
@@ -266,6 +281,7 @@ def brands_config() -> list[dict[str, Any]]:
             "name": b.name,
             "keywords": [*b.keywords, *b.misspellings],
             "handles": {n: [b.handle] for n in NETWORKS},
+            "queries": LISTENING.get(b.slug, {}),
         }
         for b in BRANDS
     ]
