@@ -20,12 +20,22 @@ from earful.models.inbox import (
     SavedView,
 )
 from earful.models.listening_query import ListeningQuery
+from earful.models.outbound import (
+    AgentSignature,
+    EngagementSettings,
+    Handoff,
+    JobKind,
+    JobState,
+    OutboundAttempt,
+    OutboundJob,
+)
 from earful.models.post import Post
 from earful.models.source import Source
 from earful.models.user import ApiToken, Membership, Role, User
 
 __all__ = [
     "OPEN_STATUSES",
+    "AgentSignature",
     "ApiToken",
     "Base",
     "Brand",
@@ -37,10 +47,16 @@ __all__ = [
     "ConversationTag",
     "Customer",
     "DeadLetter",
+    "EngagementSettings",
+    "Handoff",
     "Identity",
+    "JobKind",
+    "JobState",
     "ListeningQuery",
     "Membership",
     "Note",
+    "OutboundAttempt",
+    "OutboundJob",
     "Post",
     "Reply",
     "ReplyStatus",
