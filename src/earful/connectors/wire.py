@@ -482,3 +482,136 @@ def parse_mastodon_frame(raw: bytes, instance: str) -> MastodonEvent:
     if not isinstance(event, str):
         raise BadRecord("frame without an event name")
     return mastodon_event(event, doc.get("payload"), instance)
+
+
+# ------------------------------------------------------------------ Meta webhooks
+
+MetaChange = tuple[str, Any]  # ("post" | "edit" | "delete" | "mention" | "skip", payload)
+
+
+def parse_meta_delivery(doc: Any) -> tuple[list[MetaChange], list[tuple[str, str]]]:
+    """A Graph API webhook delivery (``object`` page or instagram).
+
+    Returns the changes and, for the bad ones, ``(position, reason)``. Page ``feed``
+    changes carry comments and posts (verb add / edited / remove); Instagram sends
+    ``comments`` and ``mentions``.
+    """
+    if not isinstance(doc, dict):
+        raise BadRecord("delivery is not a JSON object")
+    obj = doc.get("object")
+    if obj not in ("page", "instagram"):
+        raise BadRecord(f"unsupported object {str(obj)[:40]!r}")
+    entries = doc.get("entry")
+    if not isinstance(entries, list):
+        raise BadRecord("delivery without entry list")
+    changes: list[MetaChange] = []
+    bad: list[tuple[str, str]] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
+            bad.append((f"entry {i}", "entry without changes"))
+            continue
+        for j, change in enumerate(entry["changes"]):
+            try:
+                changes.append(_meta_change(obj, entry, change))
+            except BadRecord as exc:
+                bad.append((f"entry {i} change {j}", str(exc)))
+    return changes, bad
+
+
+def _meta_change(obj: str, entry: dict[str, Any], change: Any) -> MetaChange:
+    if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
+        raise BadRecord("change without value")
+    field_name, value = change.get("field"), change["value"]
+    raw = orjson.dumps(change)
+    if obj == "page":
+        if field_name != "feed" or value.get("item") not in ("comment", "post", "status"):
+            return "skip", None
+        item_id = _str(value.get("comment_id") or value.get("post_id"), "comment_id")
+        verb = value.get("verb")
+        if verb == "remove":
+            return "delete", ("facebook", item_id)
+        sender = value.get("from")
+        if not isinstance(sender, dict):
+            raise BadRecord("feed change without from")
+        created = value.get("created_time")
+        if not isinstance(created, int | float) or isinstance(created, bool):
+            raise BadRecord("created_time must be Unix seconds")
+        parent = value.get("parent_id") if value.get("item") == "comment" else None
+        post = PostIn(
+            network="facebook",
+            external_id=item_id or "",
+            author_id=_str(sender.get("id"), "from.id") or "",
+            author_name=_str(sender.get("name"), "from.name", required=False),
+            text=str(value.get("message") or ""),
+            created_at=datetime.fromtimestamp(created, UTC),
+            reply_to=_str(parent, "parent_id", required=False),
+            url=_str(
+                value.get("post", {}).get("permalink_url")
+                if isinstance(value.get("post"), dict)
+                else None,
+                "permalink_url",
+                required=False,
+            ),
+            raw=raw,
+        )
+        if verb == "add":
+            return "post", post
+        if verb == "edited":
+            return "edit", post
+        return "skip", None
+    # instagram
+    if field_name == "comments":
+        comment_id = _str(value.get("id"), "id") or ""
+        sender = value.get("from")
+        if not isinstance(sender, dict):
+            raise BadRecord("comment without from")
+        media = value.get("media") if isinstance(value.get("media"), dict) else {}
+        text = value.get("text")
+        if not isinstance(text, str):
+            raise BadRecord("comment without text")
+        time_s = entry.get("time")
+        when = (
+            datetime.fromtimestamp(time_s, UTC)
+            if isinstance(time_s, int | float) and not isinstance(time_s, bool)
+            else datetime.now(UTC)
+        )
+        parent = value.get("parent_id") or media.get("id")
+        return "post", PostIn(
+            network="instagram",
+            external_id=comment_id,
+            author_id=_str(sender.get("id"), "from.id") or "",
+            author_handle=_str(sender.get("username"), "from.username", required=False),
+            text=text,
+            created_at=when,
+            reply_to=_str(parent, "parent_id", required=False),
+            raw=raw,
+        )
+    if field_name == "mentions":
+        # Only ids: the mention's text is fetched through the Graph API by the connector.
+        media_id = _str(value.get("media_id"), "media_id")
+        return "mention", (media_id, _str(value.get("comment_id"), "comment_id", required=False))
+    return "skip", None
+
+
+def parse_ig_mention(doc: Any, raw: bytes) -> PostIn:
+    """The Graph API's answer for a mentioned media or comment (``mentioned_media`` /
+    ``mentioned_comment`` fields: id, caption or text, username, timestamp)."""
+    if not isinstance(doc, dict):
+        raise BadRecord("mention lookup is not an object")
+    item_id = _str(doc.get("id"), "id") or ""
+    text = doc.get("caption") if "caption" in doc else doc.get("text")
+    if not isinstance(text, str):
+        raise BadRecord("mention without caption or text")
+    username = _str(doc.get("username"), "username") or ""
+    return PostIn(
+        network="instagram",
+        external_id=item_id,
+        author_id=username,
+        author_handle=username,
+        text=text,
+        created_at=parse_time(
+            str(doc.get("timestamp") or "").replace("+0000", "+00:00"), "timestamp"
+        ),
+        url=_str(doc.get("permalink"), "permalink", required=False),
+        raw=raw,
+    )
