@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, select
@@ -70,6 +73,8 @@ class Pipeline:
             self.matcher = matcher or default_matcher(conn)
             self.accounts = brand_accounts(conn)
         self.classifier = classifier or default_classifier()
+        # Seconds spent per stage since start: the capacity planner names the bottleneck.
+        self.stage_seconds: defaultdict[str, float] = defaultdict(float)
 
     def process(
         self,
@@ -80,51 +85,58 @@ class Pipeline:
         source_brand: int | None = None,
     ) -> IngestSummary:
         repo = IngestRepository(conn)
+        clock = self.stage_seconds
         out = IngestSummary(read=len(batch.posts) + len(batch.rejected), skipped=batch.skipped)
-        posts, rejected = stages.normalize(batch.posts)
-        rejected = [*batch.rejected, *(_named(r) for r in rejected)]
-        out.dead_lettered = repo.dead_letters(origin, rejected)
+        with _timed(clock, "normalize"):
+            posts, rejected = stages.normalize(batch.posts)
+            rejected = [*batch.rejected, *(_named(r) for r in rejected)]
+            out.dead_lettered = repo.dead_letters(origin, rejected)
 
-        # Idempotence: a post already stored (or twice in this batch) is a duplicate.
-        seen = repo.existing_posts((p.network, p.external_id) for p in posts)
-        fresh = []
-        for p in posts:
-            key = (p.network, p.external_id)
-            if key in seen:
-                out.duplicates += 1
-            else:
-                seen.add(key)
-                fresh.append(p)
+            # Idempotence: a post already stored (or twice in this batch) is a duplicate.
+            seen = repo.existing_posts((p.network, p.external_id) for p in posts)
+            fresh = []
+            for p in posts:
+                key = (p.network, p.external_id)
+                if key in seen:
+                    out.duplicates += 1
+                else:
+                    seen.add(key)
+                    fresh.append(p)
 
-        matched = stages.match(fresh, self.matcher, self.accounts, source_brand)
-        parents, selves = stages.link_keys(fresh)
-        index = repo.thread_links(parents, selves)
-        matched = stages.follow_threads(matched, index)
-        classified = stages.classify(matched, self.classifier)
+        with _timed(clock, "match"):
+            matched = stages.match(fresh, self.matcher, self.accounts, source_brand)
+            parents, selves = stages.link_keys(fresh)
+            index = repo.thread_links(parents, selves)
+            matched = stages.follow_threads(matched, index)
+        with _timed(clock, "classify"):
+            classified = stages.classify(matched, self.classifier)
         out.unmatched = len(fresh) - len(classified)
         if not classified:
             return out
-        repo.open_conversations(stages.customer_keys(classified), index)
-        plan = stages.thread(classified, index)
-        brand_of = {n.key: n.brand_id for n in plan.new_conversations}
-        for convs in index.parent_convs.values():
-            brand_of.update((conv, brand) for brand, conv in convs.items())
-        for children in index.child_convs.values():
-            brand_of.update((conv, brand) for brand, conv in children)
-        brand_of.update((conv, brand) for (brand, _, _), conv in index.open_convs.items())
-        routing = stages.route(classified, plan, index, brand_of)
+        with _timed(clock, "thread"):
+            repo.open_conversations(stages.customer_keys(classified), index)
+            plan = stages.thread(classified, index)
+        with _timed(clock, "route"):
+            brand_of = {n.key: n.brand_id for n in plan.new_conversations}
+            for convs in index.parent_convs.values():
+                brand_of.update((conv, brand) for brand, conv in convs.items())
+            for children in index.child_convs.values():
+                brand_of.update((conv, brand) for brand, conv in children)
+            brand_of.update((conv, brand) for (brand, _, _), conv in index.open_convs.items())
+            routing = stages.route(classified, plan, index, brand_of)
 
-        identity_ids = repo.identities([c.post for c in classified])
-        post_ids = repo.insert_posts(classified, identity_ids, source_id)
-        authors = {
-            (c.post.network, c.post.external_id): (
-                c.post.created_at,
-                identity_ids[(c.post.network, c.post.author_id)],
-                bool(c.own_brand_ids),
-            )
-            for c in classified
-        }
-        conv_ids = repo.apply_threads(plan, routing, post_ids, authors)
+        with _timed(clock, "store"):
+            identity_ids = repo.identities([c.post for c in classified])
+            post_ids = repo.insert_posts(classified, identity_ids, source_id)
+            authors = {
+                (c.post.network, c.post.external_id): (
+                    c.post.created_at,
+                    identity_ids[(c.post.network, c.post.author_id)],
+                    bool(c.own_brand_ids),
+                )
+                for c in classified
+            }
+            conv_ids = repo.apply_threads(plan, routing, post_ids, authors)
         out.ingested = len(classified)
         out.new_conversations = len(plan.new_conversations)
         out.events = [
@@ -155,6 +167,15 @@ class Pipeline:
         with self.engine.begin() as conn:
             IngestRepository(conn).set_status(source_id, "idle")
         return total
+
+
+@contextmanager
+def _timed(clock: defaultdict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        clock[stage] += time.perf_counter() - start
 
 
 def _named(rejected: Rejected) -> Rejected:
