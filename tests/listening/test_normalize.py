@@ -67,3 +67,13 @@ def test_token_spans_point_into_the_original_text() -> None:
         "@SkywardAir",
         "🎉",
     ]
+
+
+SIMPLE = "abc XYZ 12 #Tag @me ://www. _'’“”…–—«»\ufe0f😡👍🏽✈🎉⌚"
+
+
+@given(st.text(alphabet=st.sampled_from(SIMPLE), max_size=40))
+def test_emoji_fast_path_agrees_with_full_unicode_path(text: str) -> None:
+    # An accented letter sends the text down the full path and adds one token, "e".
+    base = normalize(text)
+    assert normalize(text + " é") == (base + "e " if base != " " else " e ")

@@ -16,8 +16,8 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 
 import ahocorasick_rs
 
