@@ -28,3 +28,14 @@ def test_unknown_suite_is_refused() -> None:
     result = CliRunner().invoke(app, ["bench", "nope", "--quick"])
     assert result.exit_code == 2
     assert "unknown suite(s) nope" in result.output
+
+
+def test_capacity_names_a_rate_and_a_bottleneck() -> None:
+    result = CliRunner().invoke(app, ["bench", "capacity", "--quick", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    steps, summary = lines[:-1], lines[-1]
+    assert [s["rate"] for s in steps][:2] == [100, 200]
+    assert summary["bottleneck"] in {"normalize", "match", "classify", "thread", "route", "store"}
+    held = [s["rate"] for s in steps if s["sustainable"]]
+    assert summary["sustainable_rate"] == (max(held) if held else 0)

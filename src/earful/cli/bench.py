@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from typing import Annotated
 
 import orjson
 import typer
 from rich.table import Table
 
+from earful.benchmarks.capacity import plan
 from earful.benchmarks.harness import Figure, Size
 from earful.benchmarks.runner import SUITES, available, run_suite
 from earful.cli.context import console, err_console
@@ -40,8 +42,21 @@ def bench(
         str | None, typer.Option(help="PostgreSQL URL for the suites that compare backends.")
     ] = None,
     redis: Annotated[str | None, typer.Option(help="Redis URL for the worker suites.")] = None,
+    queries: Annotated[int, typer.Option(help="capacity: listening queries.", min=0)] = 1000,
+    seconds: Annotated[float, typer.Option(help="capacity: seconds per load step.")] = 10.0,
+    bound_ms: Annotated[
+        float, typer.Option(help="capacity: p99 latency and lag bound, ms.", min=1)
+    ] = 2000.0,
+    hold: Annotated[
+        float, typer.Option(help="capacity: then replay the sustainable rate this many seconds.")
+    ] = 0.0,
 ) -> None:
     size: Size = "quick" if quick else "large" if large else "default"
+    if suites == ["capacity"]:
+        _capacity(
+            queries, 0.5 if quick else seconds, bound_ms / 1000, database, quick, as_json, hold
+        )
+        return
     names = suites or available()
     unknown = [n for n in names if n not in SUITES]
     if unknown:
@@ -89,3 +104,66 @@ def bench(
         console.print(table, width=max(console.width, 160))
     if failed and not as_json:
         console.print("[yellow]some figures miss their targets[/yellow]")
+
+
+def _capacity(
+    queries: int,
+    seconds: float,
+    bound_s: float,
+    database: str | None,
+    quick: bool,
+    as_json: bool,
+    hold: float,
+) -> None:
+    result = plan(
+        queries=min(queries, 50) if quick else queries,
+        seconds=seconds,
+        start_rate=100 if quick else 250,
+        max_rate=400 if quick else 64_000,
+        bound_s=bound_s,
+        database=database,
+        hold_s=hold,
+    )
+    if as_json:
+        for step in result.steps:
+            sys.stdout.write(orjson.dumps({"suite": "capacity", **asdict(step)}).decode() + "\n")
+        sys.stdout.write(
+            orjson.dumps(
+                {
+                    "suite": "capacity",
+                    "sustainable_rate": result.sustainable_rate,
+                    "bottleneck": result.bottleneck,
+                    "queries": result.queries,
+                    "bound_s": result.bound_s,
+                    "hold": asdict(result.hold) if result.hold else None,
+                }
+            ).decode()
+            + "\n"
+        )
+        return
+    table = Table(title=f"capacity: {result.queries:,} listening queries, bound {bound_s:g} s")
+    for col in ("offered posts/s", "posts", "p50 ms", "p99 ms", "lag s", "verdict", "bottleneck"):
+        table.add_column(col)
+    for step in result.steps:
+        share = step.stage_share.get(step.bottleneck, 0.0)
+        table.add_row(
+            f"{step.rate:,}",
+            f"{step.posts:,}",
+            f"{step.p50_ms:,.0f}",
+            f"{step.p99_ms:,.0f}",
+            f"{step.lag_s:.2f}",
+            "[green]holds[/green]" if step.sustainable else "[red]breaks[/red]",
+            f"{step.bottleneck} ({share:.0%})",
+        )
+    console.print(table, width=max(console.width, 120))
+    console.print(
+        f"sustainable rate: [bold]{result.sustainable_rate:,} posts/s[/bold]; "
+        f"bottleneck: [bold]{result.bottleneck}[/bold]"
+    )
+    if result.hold:
+        h = result.hold
+        verdict = "holds" if h.sustainable else "does NOT hold"
+        console.print(
+            f"held {h.posts:,} posts at {h.rate:,} posts/s: p99 {h.p99_ms:,.0f} ms, "
+            f"final lag {h.lag_s:.2f} s — {verdict}"
+        )
