@@ -56,6 +56,13 @@ def parse_time(value: Any, what: str = "created_at") -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def _from_epoch(seconds: float, what: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise BadRecord(f"{what} is out of range: {seconds!r:.40}") from None
+
+
 # ------------------------------------------------------------------ our schema
 
 
@@ -224,7 +231,7 @@ def parse_jetstream(raw: bytes) -> tuple[PostIn, int]:
         text=text,
         created_at=parse_time(created, "record.createdAt")
         if created
-        else datetime.fromtimestamp(time_us / 1e6, UTC),
+        else _from_epoch(time_us / 1e6, "time_us"),
         language=langs[0] if isinstance(langs, list) and langs else None,
         url=f"https://bsky.app/profile/{did}/post/{rkey}",
         reply_to=parent if isinstance(parent, str) else None,
@@ -267,7 +274,7 @@ def _bsky_post(did: str, rkey: str, record: dict[str, Any], time_us: int, raw: b
         text=text,
         created_at=parse_time(created, "record.createdAt")
         if created
-        else datetime.fromtimestamp(time_us / 1e6, UTC),
+        else _from_epoch(time_us / 1e6, "time_us"),
         language=lang,
         url=f"https://bsky.app/profile/{did}/post/{rkey}",
         reply_to=parent,
@@ -331,7 +338,7 @@ def jetstream_event(raw: bytes) -> tuple[str, PostIn | tuple[str, str] | None, i
                 text="",
                 created_at=parse_time(created, "record.createdAt")
                 if created
-                else datetime.fromtimestamp(time_us / 1e6, UTC),
+                else _from_epoch(time_us / 1e6, "time_us"),
                 repost_of=subject,
                 raw=raw,
             ),
@@ -543,7 +550,7 @@ def _meta_change(obj: str, entry: dict[str, Any], change: Any) -> MetaChange:
             author_id=_str(sender.get("id"), "from.id") or "",
             author_name=_str(sender.get("name"), "from.name", required=False),
             text=str(value.get("message") or ""),
-            created_at=datetime.fromtimestamp(created, UTC),
+            created_at=_from_epoch(created, "created_time"),
             reply_to=_str(parent, "parent_id", required=False),
             url=_str(
                 value.get("post", {}).get("permalink_url")
@@ -571,7 +578,7 @@ def _meta_change(obj: str, entry: dict[str, Any], change: Any) -> MetaChange:
             raise BadRecord("comment without text")
         time_s = entry.get("time")
         when = (
-            datetime.fromtimestamp(time_s, UTC)
+            _from_epoch(time_s, "entry.time")
             if isinstance(time_s, int | float) and not isinstance(time_s, bool)
             else datetime.now(UTC)
         )
