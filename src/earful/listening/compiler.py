@@ -27,6 +27,9 @@ from earful.listening.typos import typo_variants
 from earful.pipeline.schema import PostIn
 
 EMPTY: frozenset[int] = frozenset()
+# Posts per automaton call: big enough to amortize the call, small enough that a huge
+# batch does not hold every normalized text and hit list in memory at once.
+CHUNK = 2048
 Span = tuple[int, int]  # first and last token index, inclusive
 
 
@@ -126,8 +129,10 @@ class CompiledMatcher:
         n = len(self._pattern_ids)
         self.pattern_literals: list[tuple[int, ...]] = [tuple(x) for x in lits_of_pattern]
         self.direct: list[frozenset[int] | None] = [None] * n
+        shared: dict[frozenset[int], frozenset[int]] = {}
         for p, brands in direct.items():
-            self.direct[p] = frozenset(brands)
+            key = frozenset(brands)
+            self.direct[p] = shared.setdefault(key, key)  # a brand's many typos share one
         self.triggers: list[tuple[int, ...] | None] = [None] * n
         for p, idx in triggered.items():
             self.triggers[p] = tuple(dict.fromkeys(idx))
@@ -142,6 +147,14 @@ class CompiledMatcher:
 
     def match(self, posts: Sequence[PostIn]) -> list[frozenset[int]]:
         """The brands each post concerns."""
+        if len(posts) <= CHUNK:
+            return self._match_chunk(posts)
+        out: list[frozenset[int]] = []
+        for start in range(0, len(posts), CHUNK):
+            out += self._match_chunk(posts[start : start + CHUNK])
+        return out
+
+    def _match_chunk(self, posts: Sequence[PostIn]) -> list[frozenset[int]]:
         automaton = self._automaton
         if automaton is None or not posts:
             return [EMPTY] * len(posts)
