@@ -242,63 +242,74 @@ class Bluesky(LiveConnector, Actor):
             await ws.close()
 
     async def _frames(self, ws: Any, cursor: str | None) -> AsyncIterator[Batch]:
-        batch = Batch(posts=[], cursor=cursor)
-        deadline = None
+        """Batches of frames: full at ``batch_size`` or ``batch_wait_s`` after the first.
+
+        One timeout per batch, never per frame, and never armed across a ``yield`` (the
+        consumer's work must not be cancelled by our timer). ``recv`` is cancel-safe.
+        """
+        loop = asyncio.get_running_loop()
         last_us = 0
         bad_since = 0  # bad frames since the cursor last moved: names each one uniquely
         decompress = self._decompress
+        size = self.batch_size
         while True:
-            wait = self.idle_timeout
-            if batch.posts or batch.rejected or batch.skipped or batch.deleted or batch.edited:
-                assert deadline is not None
-                wait = max(0.0, deadline - time.monotonic())
+            batch = Batch(posts=[], cursor=cursor)
+            posts, edited, deleted, rejected = (
+                batch.posts,
+                batch.edited,
+                batch.deleted,
+                batch.rejected,
+            )
+            count = 0
+            closed: ConnectionClosed | None = None
             try:
-                async with asyncio.timeout(wait):
-                    frame = await ws.recv()
+                async with asyncio.timeout(self.idle_timeout) as timer:
+                    frame = await ws.recv(decode=False)
+                    timer.reschedule(loop.time() + self.batch_wait_s)
+                    while True:
+                        count += 1
+                        if isinstance(frame, bytes) and decompress is not None:
+                            try:
+                                frame = decompress(frame)
+                            except Exception as exc:  # zstd errors are not typed usefully
+                                bad_since += 1
+                                where = f"frame {bad_since} after {cursor}"
+                                rejected.append(Rejected(where, f"bad zstd frame: {exc}", frame))
+                                frame = None
+                        if frame is not None:
+                            raw = frame.encode() if isinstance(frame, str) else frame
+                            try:
+                                what, payload, time_us = jetstream_event(raw)
+                            except BadRecord as exc:
+                                bad_since += 1
+                                where = f"frame {bad_since} after {cursor}"
+                                rejected.append(Rejected(where, str(exc), raw))
+                            else:
+                                last_us, bad_since = time_us, 0
+                                cursor = str(time_us)
+                                if what == "post" or what == "repost":
+                                    posts.append(payload)  # type: ignore[arg-type]
+                                elif what == "edit":
+                                    edited.append(payload)  # type: ignore[arg-type]
+                                elif what == "delete":
+                                    deleted.append(payload)  # type: ignore[arg-type]
+                                else:
+                                    batch.skipped += 1
+                        if count >= size:
+                            break
+                        frame = await ws.recv(decode=False)
             except TimeoutError:
-                if wait == self.idle_timeout and not _pending(batch):
-                    return
-                batch.lag_s = time.time() - last_us / 1e6 if last_us else None
-                yield batch
-                batch, deadline = Batch(posts=[], cursor=batch.cursor), None
-                continue
+                if not count:
+                    return  # idle
             except ConnectionClosed as exc:
-                if _pending(batch):
-                    yield batch
-                code = exc.rcvd.code if exc.rcvd else 1006
-                raise Retry(f"Jetstream connection closed (code {code})") from None
-            if deadline is None:
-                deadline = time.monotonic() + self.batch_wait_s
-            if isinstance(frame, bytes) and decompress is not None:
-                try:
-                    frame = decompress(frame)
-                except Exception as exc:  # zstd errors are not typed usefully
-                    bad_since += 1
-                    where = f"frame {bad_since} after {batch.cursor}"
-                    batch.rejected.append(Rejected(where, f"bad zstd frame: {exc}", frame))
-                    continue
-            raw = frame.encode() if isinstance(frame, str) else frame
-            try:
-                what, payload, time_us = jetstream_event(raw)
-            except BadRecord as exc:
-                bad_since += 1
-                where = f"frame {bad_since} after {batch.cursor}"
-                batch.rejected.append(Rejected(where, str(exc), raw))
-                continue
-            last_us, bad_since = time_us, 0
-            batch.cursor = str(time_us)
-            if what == "post" or what == "repost":
-                batch.posts.append(payload)  # type: ignore[arg-type]
-            elif what == "edit":
-                batch.edited.append(payload)  # type: ignore[arg-type]
-            elif what == "delete":
-                batch.deleted.append(payload)  # type: ignore[arg-type]
-            else:
-                batch.skipped += 1
-            if len(batch.posts) + len(batch.rejected) + batch.skipped >= self.batch_size:
-                batch.lag_s = time.time() - last_us / 1e6
+                closed = exc
+            batch.cursor = cursor
+            batch.lag_s = time.time() - last_us / 1e6 if last_us else None
+            if count:
                 yield batch
-                batch, deadline = Batch(posts=[], cursor=batch.cursor), None
+            if closed is not None:
+                code = closed.rcvd.code if closed.rcvd else 1006
+                raise Retry(f"Jetstream connection closed (code {code})") from None
 
     # ------------------------------------------------------------ backfill
 
