@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from earful.cli import bench, brands, conversations, demo, ingest, listening, serve, users
+from earful.cli import bench, brands, conversations, demo, ingest, listening, serve, sources, users
 
 app = typer.Typer(
     name="earful",
@@ -18,6 +18,7 @@ app.command("serve", help="Serve the web inbox.")(serve.serve)
 app.command("demo", help="Load the demo corpus and serve the inbox.")(demo.demo)
 app.command("bench", help="Run the benchmark suites (figures beside their baselines).")(bench.bench)
 app.add_typer(brands.app, name="brands", help="Manage brands.")
+app.add_typer(sources.app, name="sources", help="Network sources: add, list, run, health.")
 app.add_typer(conversations.app, name="conversations", help="Inspect conversations.")
 app.add_typer(users.app, name="users", help="Manage agents and their roles.")
 app.add_typer(listening.app)  # `earful match ...` and `earful queries ...`
