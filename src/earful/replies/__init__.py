@@ -1,0 +1,1 @@
+"""Engagement: signed public replies, compliments and the outbound queue that sends them."""

@@ -1,0 +1,232 @@
+"""A local fake of a network's publishing API, for tests and the outbound benchmark.
+
+It speaks the Mastodon REST subset the outbound worker drives (``GET/POST
+/api/v1/statuses``, ``/favourite``, ``/reblog``) with Mastodon's semantics: the
+``Idempotency-Key`` header makes a repeated post return the first status, every answer
+carries ``X-RateLimit-Limit/-Remaining/-Reset`` (an ISO time) for a fixed window, and a
+request over the limit gets ``429 {"error": "Too many requests"}``.
+
+Faults are queued per write request: ``"429"``, ``"500"``, ``"timeout"`` (the post is
+accepted and stored, the answer never arrives in time), ``"drop"`` (accepted, then the
+connection is cut mid-answer) and ``"refuse"`` (cut before anything is stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import uvicorn
+
+HOST = "fake.social"
+Scope = dict[str, Any]
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def status(sid: str, text: str, acct: str, in_reply_to: str | None = None) -> dict[str, Any]:
+    return {
+        "id": sid,
+        "created_at": _iso(time.time()),
+        "in_reply_to_id": in_reply_to,
+        "visibility": "public",
+        "url": f"https://{HOST}/@{acct}/{sid}",
+        "content": f"<p>{text}</p>",
+        "account": {"id": str(abs(hash(acct)) % 10**9), "acct": acct, "username": acct},
+        "reblog": None,
+        "favourited": False,
+    }
+
+
+@dataclass
+class FakeNetwork:
+    limit: int = 300
+    window: float = 300.0
+    token: str = "tok"
+    hang_s: float = 5.0
+    faults: deque[str] = field(default_factory=deque)
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    idempotency: dict[str, str] = field(default_factory=dict)
+    favourites: set[str] = field(default_factory=set)
+    reblogs: dict[str, str] = field(default_factory=dict)
+    writes: list[float] = field(default_factory=list)  # arrival times of counted writes
+    posted: list[str] = field(default_factory=list)  # ids of statuses created by POST
+    rejected_429: int = 0
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(110_000_000_000_000_001))
+    _start: float = field(default_factory=time.monotonic)
+    _window_counts: dict[int, int] = field(default_factory=dict)
+
+    def seed(self, text: str = "my bag is lost", acct: str = "alice") -> str:
+        sid = str(next(self._ids))
+        self.statuses[sid] = status(sid, text, acct)
+        return sid
+
+    # ------------------------------------------------------------ accounting
+
+    def _rate(self) -> tuple[bool, dict[str, str]]:
+        now = time.monotonic()
+        index = int((now - self._start) // self.window)
+        used = self._window_counts.get(index, 0)
+        reset = time.time() + (self._start + (index + 1) * self.window - now)
+        over = used >= self.limit
+        if not over:
+            self._window_counts[index] = used + 1
+            self.writes.append(now)
+            used += 1
+        headers = {
+            "x-ratelimit-limit": str(self.limit),
+            "x-ratelimit-remaining": str(max(0, self.limit - used)),
+            "x-ratelimit-reset": _iso(reset),
+        }
+        return over, headers
+
+    def max_in_any_window(self) -> int:
+        """The most writes that arrived within any ``window`` seconds (sliding)."""
+        best, lo = 0, 0
+        times = self.writes
+        for hi in range(len(times)):
+            while times[hi] - times[lo] >= self.window:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
+
+    def max_in_fixed_window(self) -> int:
+        return max(self._window_counts.values(), default=0)
+
+    # ------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return
+        method, path = scope["method"], scope["path"]
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if headers.get("authorization") != f"Bearer {self.token}":
+            await _respond(send, 401, {"error": "The access token is invalid"})
+            return
+        if method == "GET" and path.startswith("/api/v1/statuses/"):
+            found = self.statuses.get(path.rsplit("/", 1)[1])
+            if found is None:
+                await _respond(send, 404, {"error": "Record not found"})
+            else:
+                await _respond(send, 200, found)
+            return
+        if method != "POST":
+            await _respond(send, 404, {"error": "Record not found"})
+            return
+        fault = self.faults.popleft() if self.faults else None
+        if fault == "refuse":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            raise ConnectionAbortedError("fake network: connection cut before accepting")
+        if fault == "500":
+            await _respond(send, 500, {"error": "We're sorry, but something went wrong."})
+            return
+        if fault == "429":
+            self.rejected_429 += 1
+            reset = {"x-ratelimit-reset": _iso(time.time() + 0.2), "x-ratelimit-remaining": "0"}
+            await _respond(send, 429, {"error": "Too many requests"}, reset)
+            return
+        over, rate = self._rate()
+        if over:
+            self.rejected_429 += 1
+            await _respond(send, 429, {"error": "Too many requests"}, rate)
+            return
+        code, doc = self._write(path, body, headers.get("idempotency-key"))
+        if fault == "timeout":
+            await asyncio.sleep(self.hang_s)  # accepted and stored; the client gave up
+        if fault == "drop":
+            payload = orjson.dumps(doc)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": code,
+                    "headers": [(b"content-length", str(len(payload)).encode())],
+                }
+            )
+            raise ConnectionAbortedError("fake network: connection cut after accepting")
+        await _respond(send, code, doc, rate)
+
+    def _write(self, path: str, body: bytes, key: str | None) -> tuple[int, dict[str, Any]]:
+        if path == "/api/v1/statuses":
+            if key and key in self.idempotency:
+                return 200, self.statuses[self.idempotency[key]]
+            doc = orjson.loads(body or b"{}")
+            text = str(doc.get("status") or "")
+            if not text.strip():
+                return 422, {"error": "Validation failed: Text can't be blank"}
+            if len(text) > 500:
+                return 422, {"error": "Validation failed: Text character limit of 500 exceeded"}
+            parent = doc.get("in_reply_to_id")
+            if parent and parent not in self.statuses:
+                return 404, {"error": "Record not found"}
+            sid = str(next(self._ids))
+            self.statuses[sid] = status(sid, text, "acme", parent)
+            self.posted.append(sid)
+            if key:
+                self.idempotency[key] = sid
+            return 200, self.statuses[sid]
+        parts = path.strip("/").split("/")
+        if len(parts) == 5 and parts[:3] == ["api", "v1", "statuses"]:
+            sid, action = parts[3], parts[4]
+            if sid not in self.statuses:
+                return 404, {"error": "Record not found"}
+            if action == "favourite":
+                self.favourites.add(sid)
+                return 200, dict(self.statuses[sid], favourited=True)
+            if action == "reblog":
+                if sid not in self.reblogs:  # Mastodon: reblogging twice is a no-op
+                    boost = str(next(self._ids))
+                    self.reblogs[sid] = boost
+                    self.statuses[boost] = dict(
+                        status(boost, "", "acme"), reblog=self.statuses[sid]
+                    )
+                return 200, self.statuses[self.reblogs[sid]]
+        return 404, {"error": "Record not found"}
+
+
+async def _respond(send: Any, code: int, doc: Any, headers: dict[str, str] | None = None) -> None:
+    payload = orjson.dumps(doc)
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": code, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run ``app`` on 127.0.0.1 (a free port) in a thread; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="critical", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("fake server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -1,0 +1,240 @@
+"""All SQL of the outbound queue. Brand-data reads take the caller's brand ids as scope."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from earful.models import (
+    AgentSignature,
+    Brand,
+    Conversation,
+    ConversationPost,
+    ConversationState,
+    EngagementSettings,
+    Handoff,
+    Identity,
+    JobState,
+    OutboundAttempt,
+    OutboundJob,
+    Post,
+)
+
+# Channels that are not a public network: never the target of a public reply.
+PRIVATE_NETWORKS = ("email", "zendesk", "helpscout", "webhook", "earful")
+
+
+def job(session: Session, job_id: int, brand_ids: Sequence[int]) -> OutboundJob | None:
+    return session.scalar(
+        select(OutboundJob).where(OutboundJob.id == job_id, OutboundJob.brand_id.in_(brand_ids))
+    )
+
+
+def job_by_key(session: Session, key: str) -> OutboundJob | None:
+    return session.scalar(select(OutboundJob).where(OutboundJob.idempotency_key == key))
+
+
+def jobs_of_conversation(session: Session, conv_id: int) -> list[OutboundJob]:
+    return list(
+        session.scalars(
+            select(OutboundJob)
+            .where(OutboundJob.conversation_id == conv_id)
+            .order_by(OutboundJob.created_at, OutboundJob.id)
+        )
+    )
+
+
+def jobs(
+    session: Session, brand_ids: Sequence[int] | None, state: str | None, limit: int
+) -> list[OutboundJob]:
+    q = select(OutboundJob).order_by(OutboundJob.id.desc()).limit(limit)
+    if brand_ids is not None:
+        q = q.where(OutboundJob.brand_id.in_(brand_ids))
+    if state:
+        q = q.where(OutboundJob.state == JobState(state))
+    return list(session.scalars(q))
+
+
+def counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(OutboundJob.state, func.count()).group_by(OutboundJob.state))
+    return {str(s.value if hasattr(s, "value") else s): int(n) for s, n in rows}
+
+
+def target_post(session: Session, conv_id: int) -> Post | None:
+    """The customer's newest live public post: where a public reply or a like goes."""
+    return session.scalar(
+        select(Post)
+        .join(ConversationPost, ConversationPost.post_id == Post.id)
+        .where(
+            ConversationPost.conversation_id == conv_id,
+            Post.from_brand.is_(False),
+            Post.deleted_at.is_(None),
+            Post.network.not_in(PRIVATE_NETWORKS),
+        )
+        .order_by(Post.created_at.desc(), Post.id.desc())
+        .limit(1)
+    )
+
+
+def post_in_conversation(session: Session, conv_id: int, post_id: int) -> Post | None:
+    return session.scalar(
+        select(Post)
+        .join(ConversationPost, ConversationPost.post_id == Post.id)
+        .where(ConversationPost.conversation_id == conv_id, Post.id == post_id)
+    )
+
+
+def settings(session: Session, brand_id: int) -> EngagementSettings:
+    """The brand's engagement settings (defaults when none are stored)."""
+    found = session.get(EngagementSettings, brand_id)
+    if found is not None:
+        return found
+    return EngagementSettings(
+        brand_id=brand_id,
+        timezone="UTC",
+        hours={},
+        auto_ack=False,
+        ack_backlog=0,
+        signature_format="^{initials}",
+        compliment_rules={},
+    )
+
+
+def settings_for_update(session: Session, brand_id: int) -> EngagementSettings:
+    found = session.get(EngagementSettings, brand_id)
+    if found is None:
+        found = settings(session, brand_id)
+        session.add(found)
+    return found
+
+
+def signature_override(session: Session, brand_id: int, user_id: int) -> str | None:
+    row = session.get(AgentSignature, (brand_id, user_id))
+    return row.signature if row else None
+
+
+# ------------------------------------------------------------------ the worker's side
+
+
+def claim_due(session: Session, now: datetime, limit: int) -> list[OutboundJob]:
+    """Due queued jobs, oldest first; other workers skip the rows this one locked."""
+    q = (
+        select(OutboundJob)
+        .where(OutboundJob.state == JobState.QUEUED, OutboundJob.next_attempt_at <= now)
+        .order_by(OutboundJob.next_attempt_at, OutboundJob.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return list(session.scalars(q))
+
+
+def stale_sending(session: Session, before: datetime) -> list[OutboundJob]:
+    """Jobs a worker claimed and never finished (it died mid-send)."""
+    return list(
+        session.scalars(
+            select(OutboundJob).where(
+                OutboundJob.state == JobState.SENDING, OutboundJob.claimed_at < before
+            )
+        )
+    )
+
+
+def attempts_of(session: Session, job_ids: Sequence[int]) -> list[OutboundAttempt]:
+    return list(
+        session.scalars(
+            select(OutboundAttempt)
+            .where(OutboundAttempt.job_id.in_(job_ids))
+            .order_by(OutboundAttempt.job_id, OutboundAttempt.attempt)
+        )
+    )
+
+
+def pending_attempts(session: Session, job_ids: Sequence[int]) -> dict[int, OutboundAttempt]:
+    rows = session.scalars(
+        select(OutboundAttempt).where(
+            OutboundAttempt.job_id.in_(job_ids), OutboundAttempt.outcome == "pending"
+        )
+    )
+    return {a.job_id: a for a in rows}
+
+
+def brand_identity(session: Session, brand: Brand, network: str) -> Identity:
+    """The identity the brand's own posts on ``network`` are stored under."""
+    handles = (brand.handles or {}).get(network) or []
+    handle = str(handles[0]) if handles else brand.slug
+    ext = f"brand:{brand.slug}"
+    found = session.scalar(
+        select(Identity).where(Identity.network == network, Identity.external_id == ext)
+    )
+    if found is None:
+        found = Identity(network=network, external_id=ext, handle=handle, display_name=brand.name)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def post_by_key(session: Session, network: str, external_id: str) -> Post | None:
+    return session.scalar(
+        select(Post).where(Post.network == network, Post.external_id == external_id)
+    )
+
+
+def add_to_conversation(session: Session, conv: Conversation, post: Post) -> None:
+    """Link a post into a conversation and keep its counters (the caller refreshes state)."""
+    session.add(post)
+    session.flush()
+    session.add(ConversationPost(conversation_id=conv.id, post_id=post.id))
+    conv.post_count = conv.post_count + 1
+    if post.created_at > conv.last_post_at:
+        conv.last_post_at = post.created_at
+    session.flush()
+
+
+def handoffs_of(session: Session, conv_id: int) -> list[Handoff]:
+    return list(
+        session.scalars(
+            select(Handoff).where(Handoff.conversation_id == conv_id).order_by(Handoff.id)
+        )
+    )
+
+
+def handoff_by_external(session: Session, channel: str, external_id: str) -> Handoff | None:
+    return session.scalar(
+        select(Handoff).where(Handoff.channel == channel, Handoff.external_id == external_id)
+    )
+
+
+def waiting_count(session: Session, brand_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ConversationState)
+            .where(
+                ConversationState.brand_id == brand_id,
+                ConversationState.waiting_since.is_not(None),
+            )
+        )
+        or 0
+    )
+
+
+def response_samples(
+    session: Session, brand_id: int, since: datetime, limit: int = 2000
+) -> list[tuple[datetime, datetime]]:
+    """(customer's first post, brand's first answer) of recently answered conversations."""
+    rows = session.execute(
+        select(Conversation.first_post_at, ConversationState.first_response_at)
+        .join(ConversationState, ConversationState.conversation_id == Conversation.id)
+        .where(
+            Conversation.brand_id == brand_id,
+            ConversationState.first_response_at.is_not(None),
+            ConversationState.first_response_at >= since,
+        )
+        .order_by(ConversationState.first_response_at.desc())
+        .limit(limit)
+    ).all()
+    return [(a, b) for a, b in rows if a is not None and b is not None]
