@@ -176,3 +176,27 @@ def test_hostile_post_runs_no_script(
     assert page.evaluate("window.__pwned") is None
     assert not dialogs
     page.screenshot(path=str(ARTIFACTS / "xss.png"), full_page=True)
+
+
+def test_dashboard_draws_its_charts(
+    browser: Any, served: tuple[str, World], sqlite_engine: Engine
+) -> None:
+    from earful.models.base import utcnow
+    from tests.dashboard.dataset import build
+
+    base, world = served
+    build(sqlite_engine, world, utcnow())
+    page = login(browser, base, "alice")
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.click("header nav a[href='/dashboard']")
+    page.wait_for_url(f"{base}/brands/{world.slug_a}/dashboard")
+    for chart in ("volume", "intents", "response", "agents"):
+        page.locator(f"#chart-{chart}[data-ready='1']").wait_for(timeout=5000)
+    assert page.evaluate("Object.keys(window.Chart.instances).length") == 4
+    assert not errors, errors  # no CSP violation, no script error
+    with page.expect_download() as download:
+        page.click("a.csv[href*='chart=volume']")
+    assert download.value.suggested_filename == f"{world.slug_a}-volume-30d.csv"
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 
 from earful.auth import endpoints as auth_endpoints
 from earful.config import get_settings
+from earful.dashboard import endpoints as dashboard_endpoints
 from earful.db import session_factory
 from earful.errors import DomainError, NotAuthenticated
 from earful.inbox import endpoints as inbox_endpoints
@@ -98,6 +99,8 @@ def create_app(
     app.include_router(auth_endpoints.api)
     app.include_router(inbox_endpoints.html)
     app.include_router(inbox_endpoints.api)
+    app.include_router(dashboard_endpoints.html)
+    app.include_router(dashboard_endpoints.api)
     STATIC.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

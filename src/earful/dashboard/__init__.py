@@ -1,0 +1,1 @@
+"""The per-brand dashboard: volume, sentiment, intents, response times, workload."""

@@ -1,0 +1,178 @@
+"""All SQL of the dashboard. Every query takes one brand id, already access-checked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Date, Table, cast, func, select
+from sqlalchemy.orm import Session, aliased
+
+from earful.models import (
+    OPEN_STATUSES,
+    Base,
+    Conversation,
+    ConversationPost,
+    ConversationState,
+    Membership,
+    Post,
+    Reply,
+    ReplyStatus,
+    User,
+)
+
+# Replies an agent wrote and did not withdraw: queued for the connector, or delivered.
+ANSWERING = (ReplyStatus.QUEUED, ReplyStatus.SENT)
+
+
+def _day(session: Session, column: Any) -> ColumnElement[Any]:
+    """The UTC calendar day of a timestamp, as 'YYYY-MM-DD' text on every backend."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(cast(func.timezone("UTC", column), Date), "YYYY-MM-DD")
+    return func.date(column)
+
+
+def _customer_posts(brand_id: int, since: datetime, until: datetime) -> Any:
+    return (
+        select()
+        .select_from(Post)
+        .join(ConversationPost, ConversationPost.post_id == Post.id)
+        .join(Conversation, Conversation.id == ConversationPost.conversation_id)
+        .where(
+            Conversation.brand_id == brand_id,
+            Post.from_brand.is_(False),
+            Post.created_at >= since,
+            Post.created_at < until,
+        )
+    )
+
+
+def volume_by_day(
+    session: Session, brand_id: int, since: datetime, until: datetime
+) -> list[tuple[str, str | None, int]]:
+    """(UTC day, sentiment, customer posts) in the window."""
+    day = _day(session, Post.created_at).label("day")
+    stmt = (
+        _customer_posts(brand_id, since, until)
+        .add_columns(day, Post.sentiment, func.count())
+        .group_by(day, Post.sentiment)
+        .order_by(day)
+    )
+    return [(str(d), s, int(n)) for d, s, n in session.execute(stmt)]
+
+
+def intents(
+    session: Session, brand_id: int, since: datetime, until: datetime
+) -> list[tuple[str | None, int]]:
+    """(intent, customer posts) in the window."""
+    stmt = (
+        _customer_posts(brand_id, since, until)
+        .add_columns(Post.intent, func.count())
+        .group_by(Post.intent)
+        .order_by(Post.intent)
+    )
+    return [(i, int(n)) for i, n in session.execute(stmt)]
+
+
+def response_pairs(
+    session: Session, brand_id: int, since: datetime, until: datetime
+) -> list[tuple[datetime, datetime | None, datetime | None]]:
+    """(customer post time, the brand's next post, the next agent reply) per customer post.
+
+    "Next" is in the same conversation, at or after the customer's post; None when the
+    brand has not answered yet.
+    """
+    brand_post = aliased(Post)
+    member = aliased(ConversationPost)
+    next_post = (
+        select(func.min(brand_post.created_at))
+        .select_from(member)
+        .join(brand_post, brand_post.id == member.post_id)
+        .where(
+            member.conversation_id == ConversationPost.conversation_id,
+            brand_post.from_brand.is_(True),
+            brand_post.created_at >= Post.created_at,
+        )
+        .scalar_subquery()
+    )
+    next_reply = (
+        select(func.min(Reply.created_at))
+        .where(
+            Reply.conversation_id == ConversationPost.conversation_id,
+            Reply.status.in_(ANSWERING),
+            Reply.created_at >= Post.created_at,
+        )
+        .scalar_subquery()
+    )
+    stmt = _customer_posts(brand_id, since, until).add_columns(
+        Post.created_at, next_post, next_reply
+    )
+    return [(t, p, r) for t, p, r in session.execute(stmt)]
+
+
+def members(session: Session, brand_id: int) -> list[tuple[int, str, str]]:
+    """(user id, name, role) of the brand's active members, by name."""
+    rows = session.execute(
+        select(User.id, User.name, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.brand_id == brand_id, User.is_active.is_(True))
+        .order_by(User.name, User.id)
+    )
+    return [(uid, name, str(getattr(role, "value", role))) for uid, name, role in rows]
+
+
+def open_assigned(session: Session, brand_id: int) -> dict[int, int]:
+    """{assignee id: open conversations assigned to them} now."""
+    rows = session.execute(
+        select(ConversationState.assignee_id, func.count())
+        .join(Conversation, Conversation.id == ConversationState.conversation_id)
+        .where(
+            ConversationState.brand_id == brand_id,
+            ConversationState.assignee_id.is_not(None),
+            Conversation.status.in_(OPEN_STATUSES),
+        )
+        .group_by(ConversationState.assignee_id)
+    )
+    return {int(uid or 0): int(n) for uid, n in rows}
+
+
+def replies_by_author(
+    session: Session, brand_id: int, since: datetime, until: datetime
+) -> dict[int, int]:
+    """{author id: replies written and not withdrawn} in the window."""
+    rows = session.execute(
+        select(Reply.author_id, func.count())
+        .where(
+            Reply.brand_id == brand_id,
+            Reply.author_id.is_not(None),
+            Reply.status.in_(ANSWERING),
+            Reply.created_at >= since,
+            Reply.created_at < until,
+        )
+        .group_by(Reply.author_id)
+    )
+    return {int(uid or 0): int(n) for uid, n in rows}
+
+
+def alerts_table() -> Table | None:
+    """The spike alerts' table when this build has one (the alert model is optional)."""
+    return Base.metadata.tables.get("alerts")
+
+
+def open_alerts(session: Session, brand_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """The brand's open spike alerts, newest first, as plain rows; [] without the model."""
+    table = alerts_table()
+    if table is None or "brand_id" not in table.c:
+        return []
+    c = table.c
+    stmt = select(table).where(c.brand_id == brand_id)
+    if "status" in c:
+        stmt = stmt.where(c.status == "open")
+    for closed in ("resolved_at", "closed_at", "acknowledged_at", "ended_at"):
+        if closed in c:
+            stmt = stmt.where(c[closed].is_(None))
+    for when in ("opened_at", "started_at", "created_at"):
+        if when in c:
+            stmt = stmt.order_by(c[when].desc())
+            break
+    return [dict(row._mapping) for row in session.execute(stmt.limit(limit))]
