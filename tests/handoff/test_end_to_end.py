@@ -130,6 +130,7 @@ def test_complaint_to_email_and_back(
 def test_unknown_address_is_refused_by_the_inbound_server(engine: Engine) -> None:
     inbound = InboundHandler(engine, SECRET)
     with smtp_server(inbound) as port, smtplib.SMTP("127.0.0.1", port) as client:
-        with pytest.raises(smtplib.SMTPRecipientsRefused):
+        refused = pytest.raises(smtplib.SMTPRecipientsRefused)
+        with refused:
             client.sendmail("x@example.org", ["reply+c1-aaaaaaaaaaaaaaaa@r.example"], b"hi")
     assert inbound.stored == 0
