@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from earful.cli import bench, brands, conversations, demo, ingest, listening, serve, sources, users
+from earful.cli import worker as worker_cli
 
 app = typer.Typer(
     name="earful",
@@ -17,6 +18,8 @@ app.command("ingest", help="Replay a file through the pipeline.")(ingest.ingest)
 app.command("serve", help="Serve the web inbox.")(serve.serve)
 app.command("demo", help="Load the demo corpus and serve the inbox.")(demo.demo)
 app.command("bench", help="Run the benchmark suites (figures beside their baselines).")(bench.bench)
+app.command("worker", help="Store batches from the Redis Stream (scale-out).")(worker_cli.worker)
+app.command("publish", help="Replay a file into the Redis Stream.")(worker_cli.publish)
 app.add_typer(brands.app, name="brands", help="Manage brands.")
 app.add_typer(sources.app, name="sources", help="Network sources: add, list, run, health.")
 app.add_typer(conversations.app, name="conversations", help="Inspect conversations.")

@@ -1,0 +1,54 @@
+"""SQL of the stream workers: the ordering lock and each source's applied sequence number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text, update
+
+from earful.models import OutboundJob, Source
+from earful.models.base import utcnow
+
+# One key for the whole ingest apply step (pg_advisory_xact_lock takes a bigint).
+INGEST_LOCK = 0x6561_7266_756C  # "earful"
+SEQ_KEY = "stream_seq"
+
+
+def lock_ingest(conn: Connection) -> None:
+    """Serialize the thread-and-store step of every worker until this transaction ends.
+
+    Threading reads conversations and then writes them; two workers doing that at once could
+    both open a conversation for the same customer. SQLite serializes writers by itself.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
+
+
+def applied_seq(conn: Connection, source_name: str) -> int:
+    """The sequence number of the last stream batch of this source stored (0: none)."""
+    config = conn.scalar(select(Source.config).where(Source.name == source_name))
+    return int((config or {}).get(SEQ_KEY, 0))
+
+
+def save_seq(conn: Connection, source_id: int, seq: int) -> None:
+    config: dict[str, Any] = dict(
+        conn.scalar(select(Source.config).where(Source.id == source_id)) or {}
+    )
+    config[SEQ_KEY] = seq
+    conn.execute(update(Source).where(Source.id == source_id).values(config=config))
+
+
+def reset_seq(conn: Connection, source_name: str) -> None:
+    """Forget the applied sequence (the stream and its publisher start over)."""
+    row = conn.execute(select(Source.id, Source.config).where(Source.name == source_name)).first()
+    if row is not None:
+        config = {k: v for k, v in (row[1] or {}).items() if k != SEQ_KEY}
+        conn.execute(
+            update(Source).where(Source.id == row[0]).values(config=config, updated_at=utcnow())
+        )
+
+
+def outbound_states(conn: Connection) -> dict[str, int]:
+    """Outbound jobs per state, for /metrics."""
+    rows = conn.execute(select(OutboundJob.state, func.count()).group_by(OutboundJob.state))
+    return {str(state): int(n) for state, n in rows}

@@ -1,0 +1,161 @@
+"""Scale-out workers on a Redis Stream and a real database: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import Engine, func, select
+
+from earful.connectors.base import Batch
+from earful.connectors.replay import FileReplay
+from earful.db import make_engine
+from earful.demo.generate import write
+from earful.migrate import upgrade
+from earful.models import DeadLetter, Post
+from earful.pipeline.runner import Pipeline
+from earful.pipeline.schema import Rejected
+from earful.worker import metrics
+from earful.worker.redis_streams import (
+    Publisher,
+    StreamConfig,
+    Worker,
+    decode_batch,
+    encode_batch,
+    ensure_group,
+    trim,
+)
+from tests.pipeline.helpers import canonical
+from tests.pipeline.test_runner import demo_brands
+from tests.worker.helpers import WORKER_REDIS_URL, stream_keys
+
+pytestmark = [pytest.mark.redis]
+
+
+@pytest.fixture
+def client(redis_client: redis.Redis) -> redis.Redis:  # redis_client: CI makes Redis mandatory
+    c = redis.Redis.from_url(WORKER_REDIS_URL)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "corpus.jsonl"
+    write(path, seed=3, posts=1500)
+    return path
+
+
+def reference(tmp_path: Path, corpus: Path, batch_size: int) -> dict[str, object]:
+    clean = make_engine(f"sqlite:///{tmp_path / 'clean.db'}")
+    upgrade(clean)
+    demo_brands(clean)
+    Pipeline(clean).ingest(FileReplay(corpus, "jsonl", batch_size=batch_size))
+    out = canonical(clean)
+    clean.dispose()
+    return out
+
+
+def test_a_batch_survives_the_stream_unchanged(corpus: Path) -> None:
+    batch = next(FileReplay(corpus, "jsonl", batch_size=300).read(None))
+    batch.rejected.append(Rejected("line 9", "bad", b"\xff\xfenot utf-8"))
+    again = decode_batch(encode_batch(batch))
+    assert again.posts == batch.posts
+    assert again.rejected == batch.rejected
+    assert again.cursor == batch.cursor
+
+
+def test_two_workers_store_what_one_process_stores(
+    engine: Engine, client: redis.Redis, corpus: Path, tmp_path: Path
+) -> None:
+    demo_brands(engine)
+    with stream_keys(client) as stream:
+        cfg = StreamConfig(stream=stream, claim_idle_ms=500, block_ms=50)
+        connector = FileReplay(corpus, "jsonl", batch_size=100)
+        pub = Publisher(client, cfg, connector.source_name, connector.name)
+        pub.run(connector)
+        workers = [Worker(engine, client, cfg, f"w{i}") for i in range(2)]
+        threads = [threading.Thread(target=w.run, kwargs={"until_idle": True}) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sum(w.stats.batches for w in workers) == pub.seq > 10
+        expected = reference(tmp_path, corpus, 100)
+        assert canonical(engine) == expected
+        text = metrics.render(client, stream, cfg.group, engine)
+        assert "earful_ingest_posts_total" in text
+        assert "earful_queue_pending 0" in text
+        # Publishing the file again from the start doubles nothing.
+        Publisher(client, cfg, connector.source_name, connector.name).run(
+            connector, from_start=True
+        )
+        Worker(engine, client, cfg, "w3").run(until_idle=True)
+        assert canonical(engine) == expected
+
+
+def test_a_dead_workers_entry_is_claimed_and_a_poison_entry_dead_lettered(
+    engine: Engine, client: redis.Redis, corpus: Path
+) -> None:
+    demo_brands(engine)
+    with stream_keys(client) as stream:
+        cfg = StreamConfig(stream=stream, claim_idle_ms=200, block_ms=50, max_deliveries=2)
+        ensure_group(client, cfg)
+        connector = FileReplay(corpus, "jsonl", batch_size=500)
+        batches = list(connector.read(None))
+        pub = Publisher(client, cfg, connector.source_name, connector.name)
+        pub.publish(batches[0])
+        # A worker reads the first entry and dies before storing it.
+        client.xreadgroup(cfg.group, "dead", {stream: ">"}, count=1)
+        # The second entry cannot be decoded: it fails every delivery.
+        seq = pub.seq + 1
+        client.xadd(stream, {"seq": seq, "source": pub.source, "kind": "replay", "batch": b"{"})
+        pub.seq = seq
+        pub.publish(batches[1])
+        survivor = Worker(engine, client, cfg, "alive")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            survivor.run(until_idle=True, idle_s=0.5)
+            if not client.xpending(stream, cfg.group)["pending"] and client.xlen(cfg.dead_stream):
+                break
+        assert survivor.stats.claimed >= 1
+        assert survivor.stats.dead_lettered == 1
+        assert client.xlen(cfg.dead_stream) == 1
+        with engine.connect() as conn:
+            dead = conn.execute(select(DeadLetter.position, DeadLetter.raw)).all()
+            stored = conn.scalar(select(func.count(Post.id)))
+        assert (f"stream seq {seq}", b"{") in [tuple(d) for d in dead]
+        assert stored and stored > 500  # the batches before and after the poison one
+
+
+def test_trimming_keeps_every_unacknowledged_entry(client: redis.Redis) -> None:
+    with stream_keys(client) as stream:
+        cfg = StreamConfig(stream=stream)
+        ensure_group(client, cfg)
+        ids = [client.xadd(stream, {"n": i}) for i in range(10)]
+        client.xreadgroup(cfg.group, "a", {stream: ">"}, count=6)
+        client.xack(stream, cfg.group, *ids[:2], *ids[3:6])  # entry 2 stays pending
+        trim(client, cfg)
+        kept = [r[0] for r in client.xrange(stream)]
+        assert kept == ids[2:]
+        client.xack(stream, cfg.group, ids[2])
+        trim(client, cfg)
+        assert [r[0] for r in client.xrange(stream)] == ids[5:]  # last delivered kept
+
+
+def test_the_publisher_waits_when_the_workers_fall_behind(client: redis.Redis) -> None:
+    with stream_keys(client) as stream:
+        cfg = StreamConfig(stream=stream, max_pending=3)
+        ensure_group(client, cfg)
+        pub = Publisher(client, cfg, "src", "replay")
+        for _ in range(3):
+            pub.wait_for_room(timeout=0.1)
+            pub.publish(Batch(posts=[]))
+        with pytest.raises(TimeoutError):
+            pub.wait_for_room(timeout=0.2)
+        got = client.xreadgroup(cfg.group, "a", {stream: ">"}, count=1)
+        client.xack(stream, cfg.group, got[0][1][0][0])
+        pub.wait_for_room(timeout=1)  # room again
