@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -24,8 +26,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import orjson
 import uvicorn
+
+from earful.connectors.base import Actor, Retry, Sent
+from earful.connectors.http import check, retry_after
 
 HOST = "fake.social"
 Scope = dict[str, Any]
@@ -55,6 +61,7 @@ class FakeNetwork:
     window: float = 300.0
     token: str = "tok"
     hang_s: float = 5.0
+    strict_parents: bool = True  # a reply to an unknown status is a 404
     faults: deque[str] = field(default_factory=deque)
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
     idempotency: dict[str, str] = field(default_factory=dict)
@@ -101,6 +108,15 @@ class FakeNetwork:
             best = max(best, hi - lo + 1)
         return best
 
+    def stats(self) -> dict[str, int]:
+        return {
+            "writes": len(self.writes),
+            "posted": len(self.posted),
+            "max_in_any_window": self.max_in_any_window(),
+            "max_in_fixed_window": self.max_in_fixed_window(),
+            "rejected_429": self.rejected_429,
+        }
+
     def max_in_fixed_window(self) -> int:
         return max(self._window_counts.values(), default=0)
 
@@ -117,6 +133,9 @@ class FakeNetwork:
             message = await receive()
             body += message.get("body", b"")
             more = message.get("more_body", False)
+        if path == "/_stats":  # the benchmark's window, not part of the network's API
+            await _respond(send, 200, self.stats())
+            return
         if headers.get("authorization") != f"Bearer {self.token}":
             await _respond(send, 401, {"error": "The access token is invalid"})
             return
@@ -173,7 +192,7 @@ class FakeNetwork:
             if len(text) > 500:
                 return 422, {"error": "Validation failed: Text character limit of 500 exceeded"}
             parent = doc.get("in_reply_to_id")
-            if parent and parent not in self.statuses:
+            if parent and self.strict_parents and parent not in self.statuses:
                 return 404, {"error": "Record not found"}
             sid = str(next(self._ids))
             self.statuses[sid] = status(sid, text, "acme", parent)
@@ -208,6 +227,42 @@ async def _respond(send: Any, code: int, doc: Any, headers: dict[str, str] | Non
     await send({"type": "http.response.body", "body": payload})
 
 
+def _serve_forever(port: int, limit: int, window: float) -> None:
+    app = FakeNetwork(limit=limit, window=window, strict_parents=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="critical", access_log=False)
+
+
+@contextmanager
+def serve_process(limit: int, window: float) -> Iterator[str]:
+    """A :class:`FakeNetwork` in its own process (no GIL shared with the client)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "earful.replies.fakenet", str(port), str(limit), str(window)]
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(url + "/_stats", timeout=1.0)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("fake network process did not start") from None
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Run ``app`` on 127.0.0.1 (a free port) in a thread; yield its base URL."""
@@ -230,3 +285,43 @@ def serve(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+class FakeNetActor(Actor):
+    """The lightest client of :class:`FakeNetwork`: one request per action.
+
+    Used by the benchmark (and any test that wants the worker, not a connector, measured).
+    """
+
+    name = "fakenet"
+    idempotent_actions = frozenset({"reply", "like", "repost"})
+
+    def __init__(self, base_url: str, token: str = "tok", timeout: float = 10.0) -> None:
+        self.base = base_url.rstrip("/")
+        self.client = httpx.AsyncClient(
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
+        )
+
+    async def _post(self, path: str, body: Any = None, key: str | None = None) -> Sent:
+        headers = {"Idempotency-Key": key} if key else {}
+        response = await self.client.post(self.base + path, json=body, headers=headers)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise Retry(f"HTTP {response.status_code}", retry_after(response))
+        doc = check(response, path)
+        return Sent(str(doc["id"]), doc.get("url"))
+
+    async def reply(self, target: str, text: str, idempotency_key: str | None = None) -> Sent:
+        body = {"status": text, "in_reply_to_id": target}
+        return await self._post("/api/v1/statuses", body, idempotency_key)
+
+    async def like(self, target: str) -> Sent:
+        return await self._post(f"/api/v1/statuses/{target}/favourite")
+
+    async def repost(self, target: str) -> Sent:
+        return await self._post(f"/api/v1/statuses/{target}/reblog")
+
+
+if __name__ == "__main__":
+    _serve_forever(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]))

@@ -20,7 +20,8 @@ class WindowLimiter:
     margin: float = 0.005
     clock: Callable[[], float] = time.monotonic
     _starts: deque[float] = field(default_factory=deque)
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _lock: asyncio.Lock | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
     waited: float = 0.0
 
     def __post_init__(self) -> None:
@@ -28,6 +29,9 @@ class WindowLimiter:
             raise ValueError("a rate limit needs limit >= 1 and window > 0")
 
     async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:  # one lock per event loop
+            self._lock, self._loop = asyncio.Lock(), loop
         async with self._lock:  # first come, first served
             span = self.window + self.margin
             while True:

@@ -93,7 +93,7 @@ def counter(
     return compose.count(text, post.network, sig)
 
 
-def _job(
+def queue_job(
     session: Session,
     conv: Conversation | None,
     brand_id: int,
@@ -138,7 +138,7 @@ def enqueue_reply(session: Session, principal: Principal, reply: Reply) -> Outbo
     conv = access_conversation(session, principal, reply.conversation_id, Role.AGENT)
     signed = check_reply(session, principal, conv, reply.text)
     post = _target(session, conv)
-    return _job(
+    return queue_job(
         session,
         conv,
         conv.brand_id,
@@ -157,7 +157,7 @@ def reply(session: Session, principal: Principal, conv_id: int, text: str) -> Ou
     conv = access_conversation(session, principal, conv_id, Role.AGENT)
     signed = check_reply(session, principal, conv, text)
     post = _target(session, conv)
-    return _job(
+    return queue_job(
         session,
         conv,
         conv.brand_id,
@@ -210,7 +210,7 @@ def compliment(
             )
             text = compose.check_reply(_thanks(session, conv, brand), post.network, sig)
             jobs.append(
-                _job(
+                queue_job(
                     session,
                     conv,
                     conv.brand_id,
@@ -225,7 +225,7 @@ def compliment(
         else:
             kind = JobKind.LIKE if action == "like" else JobKind.REPOST
             jobs.append(
-                _job(
+                queue_job(
                     session,
                     conv,
                     conv.brand_id,

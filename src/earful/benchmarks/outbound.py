@@ -1,0 +1,154 @@
+"""Outbound: the worker sends queued jobs to a local fake network under its rate limit.
+
+Subject: the outbound worker (batched claims, 64 sends in flight, one transaction per
+batch of outcomes). Baseline, in the same run: the same worker sending one job at a time
+(claim, send, record, next) - sequential send without pipelining. Both share one
+client-side limiter of ``LIMIT`` sends per ``WINDOW`` seconds, and the fake network counts
+every write it accepts: the figure only passes when no window ever saw more than ``LIMIT``
+(sliding, by arrival time) and nothing earned a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine
+
+from earful.benchmarks.harness import Figure, Size, interleaved, peak_rss_mb, rate_figure
+from earful.brands.service import create_brand
+from earful.db import make_engine, transaction
+from earful.migrate import upgrade
+from earful.models import (
+    Conversation,
+    ConversationPost,
+    Identity,
+    JobKind,
+    JobState,
+    OutboundJob,
+    Post,
+)
+from earful.models.base import utcnow
+from earful.replies.fakenet import FakeNetActor, serve_process
+from earful.replies.limiter import Limits
+from earful.replies.worker import OutboundWorker
+
+SUITE = "outbound"
+LIMIT, WINDOW = 100, 0.1  # at most 1,000 sends/s, never more than 100 in any 0.1 s
+SIZES = {"quick": (100, 1), "default": (1000, 3), "large": (5000, 3)}
+
+
+def _world(engine: Engine, n: int) -> tuple[int, int, list[str]]:
+    targets = [str(10**17 + i) for i in range(n)]
+    with transaction(engine) as s:
+        brand = create_brand(s, "acme", "Acme Air", handles={"fakenet": ["acme"]})
+        ident = Identity(network="fakenet", external_id="u1", handle="user")
+        s.add(ident)
+        s.flush()
+        now = utcnow()
+        conv = Conversation(
+            brand_id=brand.id, identity_id=ident.id, first_post_at=now, last_post_at=now
+        )
+        s.add(conv)
+        s.flush()
+        post = Post(network="fakenet", external_id=targets[0], identity_id=ident.id,
+                    text="complaint", created_at=now)  # fmt: skip
+        s.add(post)
+        s.flush()
+        s.add(ConversationPost(conversation_id=conv.id, post_id=post.id))
+        return brand.id, conv.id, targets
+
+
+def _queue(engine: Engine, brand_id: int, conv_id: int, targets: list[str], run: int) -> None:
+    now = utcnow()
+    with transaction(engine) as s:
+        s.add_all(
+            OutboundJob(
+                brand_id=brand_id,
+                conversation_id=conv_id,
+                kind=JobKind.REPLY,
+                network="fakenet",
+                target=t,
+                text=f"Sorry to hear that, we're on it. ^JS #{run}",
+                idempotency_key=f"bench-{run}-{i}",
+                state=JobState.QUEUED,
+                next_attempt_at=now,
+                payload={},
+            )
+            for i, t in enumerate(targets)
+        )
+
+
+def run(size: Size = "default") -> list[Figure]:
+    n, repeat = SIZES[size]
+    limits = Limits({"fakenet": (LIMIT, WINDOW)})
+    with tempfile.TemporaryDirectory() as tmp, serve_process(LIMIT, WINDOW) as url:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'outbound.db'}")
+        upgrade(engine)
+        brand_id, conv_id, targets = _world(engine, n)
+        runs = iter(range(10**6))
+        sent: list[int] = []
+
+        def actors(brand: int, network: str) -> FakeNetActor:
+            return FakeNetActor(url)
+
+        def setup() -> None:
+            _queue(engine, brand_id, conv_id, targets, next(runs))
+
+        def drain(concurrency: int, batch: int) -> None:
+            w = OutboundWorker(
+                engine, actors=actors, limits=limits, concurrency=concurrency, batch=batch
+            )
+            summary = asyncio.run(w.drain())
+            sent.append(summary.sent)
+
+        t0 = time.perf_counter()
+        pair = interleaved(
+            lambda: drain(64, 500),
+            lambda: drain(1, 1),
+            repeat=repeat,
+            warmup=0 if size == "quick" else 1,
+            setup=setup,
+        )
+        wall = time.perf_counter() - t0
+        engine.dispose()
+        stats = httpx.get(url + "/_stats").json()
+    worst, rejected, writes = stats["max_in_any_window"], stats["rejected_429"], stats["writes"]
+    exact = worst <= LIMIT and rejected == 0 and all(s == n for s in sent)
+    fig = rate_figure(
+        SUITE,
+        f"jobs sent, limit {LIMIT}/{WINDOW:g}s",
+        pair,
+        n,
+        unit="jobs/s",
+        target=f">= 500 jobs/s, never over {LIMIT} per {WINDOW:g} s",
+        passed=lambda value, base: value >= 500 and exact,
+    )
+    return [
+        fig,
+        Figure(
+            SUITE,
+            "most writes in any window (sliding)",
+            float(worst),
+            "writes",
+            target=f"<= {LIMIT}",
+            n=writes,
+            higher_is_better=False,
+            peak_rss_mb=peak_rss_mb(),
+            passed=worst <= LIMIT,
+        ),
+        Figure(
+            SUITE,
+            "429 answers earned",
+            float(rejected),
+            "answers",
+            target="0",
+            n=writes,
+            higher_is_better=False,
+            passed=rejected == 0,
+        ),
+        Figure(SUITE, "wall time of the suite", wall, "s", higher_is_better=False),
+    ]
