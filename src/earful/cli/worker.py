@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,9 +29,10 @@ DatabaseOpt = Annotated[
 StreamOpt = Annotated[str, typer.Option(help="Redis Stream key.")]
 
 
-def _client(url: str | None) -> redis.Redis:
+def _client(url: str | None, name: str = "earful") -> redis.Redis:
     client = redis.Redis.from_url(
         url or settings_or_exit().redis_url,
+        client_name=name,
         socket_timeout=10,
         socket_connect_timeout=5,
         health_check_interval=15,
@@ -82,18 +86,23 @@ def worker(
     redis_url: RedisOpt = None,
     database: DatabaseOpt = None,
 ) -> None:
+    stop = threading.Event()  # SIGTERM during start-up: exit cleanly before the first batch
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     settings = settings_or_exit(database)
     logs.configure(settings.log_level)
     engine = engine_or_exit(database)
     upgrade(engine)
-    client = _client(redis_url)
+    w_name = consumer or f"{socket.gethostname()}-{os.getpid()}"
+    client = _client(redis_url, f"earful-worker:{w_name}")
     cfg = StreamConfig(
         stream=stream, group=group, max_deliveries=max_deliveries, claim_idle_ms=claim_idle_ms
     )
     if metrics_port:
         _serve_metrics(metrics_port, client, cfg)
-    w = Worker(engine, client, cfg, consumer)
+    w = Worker(engine, client, cfg, w_name)
     w.install_signals()
+    if stop.is_set():
+        w.stop()
     stats = w.run(until_idle=until_idle)
     engine.dispose()
     err_console.print(
@@ -129,7 +138,7 @@ def publish(
     except ConnectorError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    client = _client(redis_url)
+    client = _client(redis_url, "earful-publisher")
     cfg = StreamConfig(stream=stream, max_pending=max_pending)
     pub = Publisher(client, cfg, connector.source_name, connector.name, brand)
     sent = pub.run(connector, from_start=from_start, rate=rate)

@@ -1,0 +1,198 @@
+"""The crash test: workers killed with SIGKILL, Redis connections cut, PostgreSQL connections
+terminated, and the database ends exactly as a single-process run leaves it.
+
+Size: ``EARFUL_CRASH_POSTS`` posts (default below; the issue asks for 100,000, which takes
+longer than CI allows on a 2-core machine, so CI runs 15,000 through the same steps).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from earful.connectors.replay import FileReplay
+from earful.db import make_engine
+from earful.demo.generate import write
+from earful.migrate import upgrade
+from earful.models import Post
+from earful.worker.redis_streams import Publisher, StreamConfig, ensure_group
+from earful.worker.repository import applied_seq
+from tests.conftest import PG_DSN
+from tests.pipeline.helpers import canonical
+from tests.worker.helpers import WORKER_REDIS_URL, stream_keys
+from tests.worker.test_redis_streams import reference
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+
+POSTS = int(os.environ.get("EARFUL_CRASH_POSTS", "15000"))
+WORKERS = 3
+BATCH = 500
+CLAIM_IDLE_MS = 1500
+GROUP = StreamConfig().group
+
+
+class Fleet:
+    """Worker subprocesses; each restart gets a new consumer name (the old one is dead)."""
+
+    def __init__(self, db_url: str, stream: str, logdir: Path) -> None:
+        self.db_url = db_url
+        self.stream = stream
+        self.logdir = logdir
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.names: dict[int, int] = {}
+        self.generation = 0
+        self.kills = 0
+
+    def start(self, slot: int) -> None:
+        self.generation += 1
+        name = f"w{slot}-{self.generation}"
+        env = {**os.environ, "EARFUL_LOG_LEVEL": "WARNING"}
+        log = (self.logdir / f"{name}.log").open("wb")
+        self.procs[slot] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "earful.cli.main",
+                "worker",
+                "--consumer",
+                name,
+                "--stream",
+                self.stream,
+                "--claim-idle-ms",
+                str(CLAIM_IDLE_MS),
+                "--database",
+                self.db_url,
+                "--redis",
+                WORKER_REDIS_URL,
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.names[slot] = self.generation
+
+    def kill_one(self, rng: random.Random) -> None:
+        slot = rng.randrange(WORKERS)
+        proc = self.procs[slot]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        self.kills += 1
+        self.start(slot)
+
+    def terminate(self) -> list[int]:
+        # A process killed while Python itself starts has no handler yet: wait for each
+        # current worker to have joined the group (its first read).
+        client = redis.Redis.from_url(WORKER_REDIS_URL)
+        wanted = {f"w{slot}-{gen}" for slot, gen in self.names.items()}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            joined = {c["name"].decode() for c in client.xinfo_consumers(self.stream, GROUP)}
+            if wanted <= joined:
+                break
+            time.sleep(0.2)
+        client.close()
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes = []
+        for proc in self.procs.values():
+            try:
+                codes.append(proc.wait(30))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes.append(proc.wait())
+        return codes
+
+
+def test_killed_workers_lose_and_double_nothing(
+    pg_schema: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "crash.jsonl"
+    write(corpus, seed=17, posts=POSTS)
+    app = f"earful-crash-{uuid.uuid4().hex[:8]}"
+    db_url = f"{pg_schema}&application_name={app}"
+    engine = make_engine(db_url)
+    upgrade(engine)
+    from tests.pipeline.test_runner import demo_brands
+
+    demo_brands(engine)
+    client = redis.Redis.from_url(WORKER_REDIS_URL)
+    rng = random.Random(9)
+    with stream_keys(client) as stream:
+        cfg = StreamConfig(stream=stream, max_pending=12)
+        ensure_group(client, cfg)
+        connector = FileReplay(corpus, "jsonl", batch_size=BATCH)
+        publisher = Publisher(client, cfg, connector.source_name, connector.name)
+        published = threading.Thread(target=publisher.run, args=(connector,))
+        fleet = Fleet(db_url, stream, tmp_path)
+        cuts = {"redis": 0, "postgres": 0}
+        try:
+            for slot in range(WORKERS):
+                fleet.start(slot)
+            published.start()
+            # The single-process reference runs meanwhile (on SQLite, in this process).
+            expected = reference(tmp_path, corpus, BATCH)
+            deadline = time.monotonic() + 900
+            last_seq, progressed = -1, time.monotonic()
+            while time.monotonic() < deadline:
+                time.sleep(rng.uniform(2.0, 4.0))
+                with engine.connect() as conn:
+                    done = applied_seq(conn, connector.source_name)
+                if not published.is_alive() and done == publisher.seq:
+                    break
+                if done > last_seq:
+                    progressed = time.monotonic()
+                assert time.monotonic() - progressed < 60, "no progress for a minute"
+                fleet.kill_one(rng)
+                if fleet.kills % 3 == 0:
+                    # Cut every worker's Redis connection; they reconnect.
+                    for c in client.client_list():
+                        if c.get("name", "").startswith("earful-worker:"):
+                            client.client_kill_filter(_id=c["id"])
+                            cuts["redis"] += 1
+                if fleet.kills % 4 == 2:
+                    # What workers see of a PostgreSQL restart: every connection dropped.
+                    with psycopg.connect(PG_DSN, autocommit=True) as admin:
+                        rows = admin.execute(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE application_name = %s",
+                            (app,),
+                        ).fetchall()
+                    cuts["postgres"] += len(rows)
+                last_seq = done
+            else:
+                pytest.fail("the workers did not finish in time")
+            codes = fleet.terminate()
+        finally:
+            for proc in fleet.procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            published.join(30)
+        assert codes == [0] * WORKERS, "SIGTERM must stop a worker cleanly"
+        assert fleet.kills >= 3
+        assert client.xpending(stream, cfg.group)["pending"] == 0
+        assert client.xlen(cfg.dead_stream) == 0
+    got = canonical(engine)
+    with engine.connect() as conn:
+        stored = conn.scalar(select(func.count(Post.id)))
+    engine.dispose()
+    client.close()
+    print(f"crash test: {POSTS} posts, {fleet.kills} kills, cuts {cuts}, {stored} stored")
+    assert stored == len(expected["posts"])
+    assert got["posts"] == expected["posts"]
+    assert got["conversations"] == expected["conversations"]
+    assert got == expected
