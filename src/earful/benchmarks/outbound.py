@@ -1,6 +1,6 @@
 """Outbound: the worker sends queued jobs to a local fake network under its rate limit.
 
-Subject: the outbound worker (batched claims, 64 sends in flight, one transaction per
+Subject: the outbound worker (batched claims, 8 sends in flight, one transaction per
 batch of outcomes). Baseline, in the same run: the same worker sending one job at a time
 (claim, send, record, next) - sequential send without pipelining. Both share one
 client-side limiter of ``LIMIT`` sends per ``WINDOW`` seconds, and the fake network counts
@@ -107,7 +107,7 @@ def run(size: Size = "default") -> list[Figure]:
 
         t0 = time.perf_counter()
         pair = interleaved(
-            lambda: drain(64, 500),
+            lambda: drain(8, 500),
             lambda: drain(1, 1),
             repeat=repeat,
             warmup=0 if size == "quick" else 1,

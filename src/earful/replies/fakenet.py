@@ -227,9 +227,57 @@ async def _respond(send: Any, code: int, doc: Any, headers: dict[str, str] | Non
     await send({"type": "http.response.body", "body": payload})
 
 
+async def _http11(app: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A lean HTTP/1.1 keep-alive loop around an ASGI app: one write per response."""
+    try:
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            method, target, _ = line.decode("latin-1").split(" ", 2)
+            headers: list[tuple[bytes, bytes]] = []
+            length = 0
+            while (h := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = h.partition(b":")
+                headers.append((name.strip().lower(), value.strip()))
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            body = await reader.readexactly(length) if length else b""
+            out: list[bytes] = []
+
+            async def receive(body: bytes = body) -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(message: dict[str, Any], out: list[bytes] = out) -> None:
+                if message["type"] == "http.response.start":
+                    out.append(f"HTTP/1.1 {message['status']} X\r\n".encode())
+                    out.extend(k + b": " + v + b"\r\n" for k, v in message["headers"])
+                    out.append(b"\r\n")
+                else:
+                    out.append(message.get("body", b""))
+
+            path = target.split("?", 1)[0]
+            scope = {"type": "http", "method": method, "path": path, "headers": headers}
+            await app(scope, receive, send)
+            writer.write(b"".join(out))
+            await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        return
+    finally:
+        writer.close()
+
+
 def _serve_forever(port: int, limit: int, window: float) -> None:
     app = FakeNetwork(limit=limit, window=window, strict_parents=False)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="critical", access_log=False)
+
+    async def main() -> None:
+        server = await asyncio.start_server(
+            lambda r, w: _http11(app, r, w), "127.0.0.1", port, backlog=1024
+        )
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
 
 
 @contextmanager
@@ -298,10 +346,12 @@ class FakeNetActor(Actor):
 
     def __init__(self, base_url: str, token: str = "tok", timeout: float = 10.0) -> None:
         self.base = base_url.rstrip("/")
-        self.client = httpx.AsyncClient(
-            timeout=timeout,
-            headers={"Authorization": f"Bearer {token}"},
+        transport = httpx.AsyncHTTPTransport(
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+        self.client = httpx.AsyncClient(
+            timeout=timeout, headers={"Authorization": f"Bearer {token}"}, transport=transport
         )
 
     async def _post(self, path: str, body: Any = None, key: str | None = None) -> Sent:
