@@ -25,7 +25,8 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         Index("ix_conversations_brand_status", "brand_id", "status"),
-        Index("ix_conversations_brand_customer", "brand_id", "identity_id"),
+        # A customer's conversations (threading looks them up by author on every batch).
+        Index("ix_conversations_customer", "identity_id", "brand_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -151,7 +151,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_conversations_brand_customer", ["brand_id", "identity_id"], unique=False
+            "ix_conversations_customer", ["identity_id", "brand_id"], unique=False
         )
         batch_op.create_index("ix_conversations_brand_status", ["brand_id", "status"], unique=False)
 
@@ -242,7 +242,7 @@ def downgrade() -> None:
     op.drop_table("posts")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_brand_status")
-        batch_op.drop_index("ix_conversations_brand_customer")
+        batch_op.drop_index("ix_conversations_customer")
 
     op.drop_table("conversations")
     op.drop_table("sources")
