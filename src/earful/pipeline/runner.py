@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, select
 
 from earful.connectors.base import Batch, Connector
+from earful.listening.compiler import paused_gc
 from earful.listening.service import build_matcher
 from earful.models import Brand
 from earful.pipeline import stages
@@ -83,6 +84,20 @@ class Pipeline:
         origin: str,
         source_id: int | None = None,
         source_brand: int | None = None,
+    ) -> IngestSummary:
+        """Run one batch through the stages and write it on ``conn`` (the caller commits)."""
+        # A batch allocates many small objects and frees them all at the end: the cyclic
+        # collector would rescan the whole heap several times per batch for nothing.
+        with paused_gc():
+            return self._process(conn, batch, origin, source_id, source_brand)
+
+    def _process(
+        self,
+        conn: Connection,
+        batch: Batch,
+        origin: str,
+        source_id: int | None,
+        source_brand: int | None,
     ) -> IngestSummary:
         repo = IngestRepository(conn)
         clock = self.stage_seconds
