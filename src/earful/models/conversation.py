@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from earful.models.base import Base, BigId, UTCDateTime, utcnow
@@ -25,6 +25,9 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         Index("ix_conversations_brand_status", "brand_id", "status"),
+        # One conversation per brand per starting post: lets the ingest path insert
+        # conversations in bulk and find their ids again, and keeps racing writers honest.
+        UniqueConstraint("brand_id", "root_post_id"),
         # A customer's conversations (threading looks them up by author on every batch).
         Index("ix_conversations_customer", "identity_id", "brand_id"),
     )
@@ -47,6 +50,8 @@ class Conversation(Base):
     last_post_at: Mapped[datetime] = mapped_column(UTCDateTime)
     post_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The post that started it (no foreign key: posts may be purged, the thread stays).
+    root_post_id: Mapped[int | None] = mapped_column(BigId)
 
 
 class ConversationPost(Base):

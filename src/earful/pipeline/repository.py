@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -58,6 +58,16 @@ POST_COLUMNS = (
     "urgency",
     "urgency_score",
     "model_version",
+)
+CONVERSATION_COLUMNS = (
+    "brand_id",
+    "identity_id",
+    "status",
+    "first_post_at",
+    "last_post_at",
+    "post_count",
+    "created_at",
+    "root_post_id",
 )
 CHUNK = 900  # keeps IN lists under every backend's bound-parameter limit
 
@@ -298,28 +308,36 @@ class IngestRepository:
             members_of[conv].append(post)
         ids: dict[ConvKey, int] = {}
         if plan.new_conversations:
-            now = utcnow()
-            rows = []
+            now = self.ts(utcnow())
+            rows: list[tuple[object, ...]] = []
+            roots: dict[tuple[int, int], ConvKey] = {}
             for n in plan.new_conversations:
                 posts = sorted(members_of[n.key], key=lambda k: authors[k][0])
                 customer = next((authors[k][1] for k in posts if not authors[k][2]), None)
+                root = post_ids[n.first_post]
+                roots[(n.brand_id, root)] = n.key
                 rows.append(
-                    {
-                        "brand_id": n.brand_id,
-                        "identity_id": customer or authors[posts[0]][1],
-                        "status": routing.statuses.get(n.key, ConversationStatus.NEW).value,
-                        "first_post_at": authors[posts[0]][0],
-                        "last_post_at": authors[posts[-1]][0],
-                        "post_count": len(posts),
-                        "created_at": now,
-                    }
+                    (
+                        n.brand_id,
+                        customer or authors[posts[0]][1],
+                        routing.statuses.get(n.key, ConversationStatus.NEW).value,
+                        self.ts(authors[posts[0]][0]),
+                        self.ts(authors[posts[-1]][0]),
+                        len(posts),
+                        now,
+                        root,
+                    )
                 )
-            stmt = insert(conversations_t).returning(
-                conversations_t.c.id, sort_by_parameter_order=True
+            self._bulk_insert(
+                conversations_t, CONVERSATION_COLUMNS, rows, ("brand_id", "root_post_id")
             )
-            result = self.conn.execute(stmt, rows)
-            for n, row in zip(plan.new_conversations, result, strict=True):
-                ids[n.key] = row[0]
+            for chunk in _chunks(sorted({root for _, root in roots})):
+                q = select(
+                    conversations_t.c.brand_id, conversations_t.c.root_post_id, conversations_t.c.id
+                ).where(conversations_t.c.root_post_id.in_(chunk))
+                for brand, root, cid in self.conn.execute(q):
+                    if (brand, root) in roots:
+                        ids[roots[(brand, root)]] = cid
         for old, into in plan.merges:
             self.conn.execute(
                 update(members_t)

@@ -138,6 +138,9 @@ def upgrade() -> None:
         sa.Column("last_post_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("post_count", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "root_post_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.ForeignKeyConstraint(
             ["brand_id"],
             ["brands.id"],
@@ -148,6 +151,9 @@ def upgrade() -> None:
             ["identity_id"], ["identities.id"], name=op.f("fk_conversations_identity_id_identities")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
+        sa.UniqueConstraint(
+            "brand_id", "root_post_id", name=op.f("uq_conversations_brand_id_root_post_id")
+        ),
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.create_index(
