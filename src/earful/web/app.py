@@ -22,6 +22,7 @@ from earful.inbox import endpoints as inbox_endpoints
 from earful.inbox.live import Hub, Tail
 from earful.web.render import render
 from earful.web.security import SecurityHeaders, Sessions, csrf_protect
+from earful.worker import metrics as worker_metrics
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -101,6 +102,7 @@ def create_app(
     app.include_router(inbox_endpoints.api)
     app.include_router(dashboard_endpoints.html)
     app.include_router(dashboard_endpoints.api)
+    app.include_router(worker_metrics.router(engine))  # GET /metrics, for Prometheus
     STATIC.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
