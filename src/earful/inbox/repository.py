@@ -167,7 +167,7 @@ def fts_query(raw: str) -> str:
     return " ".join(f'"{w}"' for w in words)
 
 
-def _search_clause(session: Session, raw: str) -> ColumnElement[bool] | None:
+def _search_clause(session: Session, raw: str, conv_id: Any) -> ColumnElement[bool] | None:
     if session.get_bind().dialect.name == "postgresql":
         words = TOKEN.findall(raw)[:12]
         if not words:
@@ -182,7 +182,8 @@ def _search_clause(session: Session, raw: str) -> ColumnElement[bool] | None:
                 )
             )
         )
-        return Conversation.id.in_(matching)
+        found: ColumnElement[bool] = conv_id.in_(matching)
+        return found
     q = fts_query(raw)
     if not q:
         return None
@@ -190,13 +191,61 @@ def _search_clause(session: Session, raw: str) -> ColumnElement[bool] | None:
     matching = select(ConversationPost.conversation_id).where(
         ConversationPost.post_id.in_(hits.bindparams(fts=q).columns(literal_column("rowid")))
     )
-    return Conversation.id.in_(matching)
+    hit: ColumnElement[bool] = conv_id.in_(matching)
+    return hit
 
 
 def inbox_page(session: Session, q: InboxQuery, now: datetime) -> list[InboxRow]:
-    """One page of the inbox, highest priority first, in two queries (rows, tags)."""
+    """One page of the inbox, highest priority first, in two queries (rows, tags).
+
+    The page's ids are chosen on ``conversation_states`` alone (a subquery with the
+    limit): for one brand that is a walk of the inbox index in key order that stops
+    after a page, whatever the planner thinks of the other tables; the names and
+    subjects are joined to those rows only.
+    """
     if not q.brand_ids:
         return []
+    st = ConversationState
+    ids: Select[Any] = select(st.conversation_id.label("cid")).where(st.brand_id.in_(q.brand_ids))
+    if q.statuses:
+        ids = ids.where(st.status.in_(q.statuses))
+    for column, value in (
+        (st.network, q.network),
+        (st.sentiment, q.sentiment),
+        (st.intent, q.intent),
+        (st.language, q.language),
+    ):
+        if value:
+            ids = ids.where(column == value)
+    if q.unassigned:
+        ids = ids.where(st.assignee_id.is_(None))
+    elif q.assignee is not None:
+        ids = ids.where(st.assignee_id == q.assignee)
+    if q.tag:
+        ids = ids.where(
+            st.conversation_id.in_(
+                select(ConversationTag.conversation_id).where(
+                    ConversationTag.brand_id.in_(q.brand_ids), ConversationTag.tag == q.tag
+                )
+            )
+        )
+    if q.search:
+        clause = _search_clause(session, q.search, st.conversation_id)
+        if clause is not None:
+            ids = ids.where(clause)
+    if len(q.brand_ids) == 1:
+        # One brand: the stored key orders like the priority (index on brand, key).
+        key: Any = st.priority_key
+    else:
+        ids = ids.join(Brand, Brand.id == st.brand_id)
+        key = (st.priority_key + now.timestamp()) / (Brand.target_response_minutes * 60.0)
+    page = (
+        ids.add_columns(key.label("k"))
+        .order_by(key.desc(), st.conversation_id.desc())
+        .limit(q.limit)
+        .offset(q.offset)
+        .subquery("page")
+    )
     assignee = aliased(User)
     stmt: Select[Any] = (
         select(  # type: ignore[assignment]
@@ -210,59 +259,25 @@ def inbox_page(session: Session, q: InboxQuery, now: datetime) -> list[InboxRow]
             Conversation.post_count,
             Identity.handle,
             Identity.display_name,
-            ConversationState.network,
-            ConversationState.sentiment,
-            ConversationState.intent,
-            ConversationState.urgency,
-            ConversationState.language,
-            ConversationState.waiting_since,
-            ConversationState.priority_key,
-            ConversationState.version,
-            ConversationState.assignee_id,
+            st.network,
+            st.sentiment,
+            st.intent,
+            st.urgency,
+            st.language,
+            st.waiting_since,
+            st.priority_key,
+            st.version,
+            st.assignee_id,
             assignee.name,
         )
-        .select_from(ConversationState)
-        .join(Conversation, Conversation.id == ConversationState.conversation_id)
-        .join(Brand, Brand.id == ConversationState.brand_id)
+        .select_from(page)
+        .join(st, st.conversation_id == page.c.cid)
+        .join(Conversation, Conversation.id == page.c.cid)
+        .join(Brand, Brand.id == st.brand_id)
         .join(Identity, Identity.id == Conversation.identity_id)
-        .outerjoin(assignee, assignee.id == ConversationState.assignee_id)
-        .where(ConversationState.brand_id.in_(q.brand_ids))
+        .outerjoin(assignee, assignee.id == st.assignee_id)
+        .order_by(page.c.k.desc(), page.c.cid.desc())
     )
-    if q.statuses:
-        stmt = stmt.where(Conversation.status.in_(q.statuses))
-    for column, value in (
-        (ConversationState.network, q.network),
-        (ConversationState.sentiment, q.sentiment),
-        (ConversationState.intent, q.intent),
-        (ConversationState.language, q.language),
-    ):
-        if value:
-            stmt = stmt.where(column == value)
-    if q.unassigned:
-        stmt = stmt.where(ConversationState.assignee_id.is_(None))
-    elif q.assignee is not None:
-        stmt = stmt.where(ConversationState.assignee_id == q.assignee)
-    if q.tag:
-        stmt = stmt.where(
-            Conversation.id.in_(
-                select(ConversationTag.conversation_id).where(
-                    ConversationTag.brand_id.in_(q.brand_ids), ConversationTag.tag == q.tag
-                )
-            )
-        )
-    if q.search:
-        clause = _search_clause(session, q.search)
-        if clause is not None:
-            stmt = stmt.where(clause)
-    if len(q.brand_ids) == 1:
-        # One brand: the stored key orders like the priority (index on brand, key).
-        order: Any = ConversationState.priority_key.desc()
-    else:
-        order = (
-            (ConversationState.priority_key + now.timestamp())
-            / (Brand.target_response_minutes * 60.0)
-        ).desc()
-    stmt = stmt.order_by(order, Conversation.id.desc()).limit(q.limit).offset(q.offset)
     rows = [InboxRow(*r, []) for r in session.execute(stmt)]  # type: ignore[call-arg]
     for row in rows:
         row.status = _value(row.status)
@@ -447,13 +462,14 @@ def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         convs = {
-            cid: (brand, count, target)
-            for cid, brand, count, target in session.execute(
+            cid: (brand, count, target, _value(status))
+            for cid, brand, count, target, status in session.execute(
                 select(
                     Conversation.id,
                     Conversation.brand_id,
                     Conversation.post_count,
                     Brand.target_response_minutes,
+                    Conversation.status,
                 )
                 .join(Brand, Brand.id == Conversation.brand_id)
                 .where(Conversation.id.in_(chunk))
@@ -479,7 +495,7 @@ def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
             posts[row[0]].append(row)
         values = []
         now = utcnow()
-        for cid, (brand_id, count, target) in convs.items():
+        for cid, (brand_id, count, target, status) in convs.items():
             items = posts.get(cid, [])
             customer = [p for p in items if not p.from_brand]
             latest = customer[-1] if customer else None
@@ -501,6 +517,7 @@ def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
                 {
                     "conversation_id": cid,
                     "brand_id": brand_id,
+                    "status": status,
                     "version": 1,
                     "seen_post_count": count,
                     "network": items[-1].network if items else None,
@@ -523,6 +540,7 @@ def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
             index_elements=["conversation_id"],
             set_={
                 "version": ConversationState.version + 1,
+                "status": excluded.status,
                 "seen_post_count": excluded.seen_post_count,
                 "network": excluded.network,
                 "language": excluded.language,

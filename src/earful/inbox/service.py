@@ -221,6 +221,7 @@ def assign(
         st.assignee_id = access_user_in_brand(principal, members, uid, conv.brand_id)
     if conv.status == ConversationStatus.NEW:
         conv.status = ConversationStatus.OPEN
+    st.status = conv.status.value
     session.flush()
     return st
 
@@ -235,6 +236,7 @@ def set_status(
         raise BadInput("status must be new, open, waiting or resolved") from None
     st = _touch(session, conv)
     conv.status = new
+    st.status = new.value
     session.flush()
     return st
 
@@ -325,6 +327,7 @@ def _answered(session: Session, conv: Conversation, st: ConversationState) -> No
     repo.answered(session, st, brand.target_response_minutes)
     if conv.status in (ConversationStatus.NEW, ConversationStatus.OPEN):
         conv.status = ConversationStatus.WAITING
+    st.status = conv.status.value
     st.version += 1
     st.updated_at = utcnow()
 

@@ -19,11 +19,25 @@ class ConversationState(Base):
     customer post not yet answered by the brand (None when answered). ``priority_key``
     orders a brand's inbox by priority (see :mod:`earful.conversations.priority`).
     ``version`` grows with every change, so a reply can tell it is stale.
+
+    ``status`` mirrors ``conversations.status`` (a trigger keeps it in step, whoever
+    writes), so the inbox filters and sorts on this one table: the inbox index holds
+    the sort key and then every column the first page filters on, and the page is read
+    in key order straight from it.
     """
 
     __tablename__ = "conversation_states"
     __table_args__ = (
-        Index("ix_conversation_states_brand_priority", "brand_id", "priority_key"),
+        Index(
+            "ix_conversation_states_inbox",
+            "brand_id",
+            "priority_key",
+            "conversation_id",
+            "status",
+            "network",
+            "sentiment",
+            "intent",
+        ),
         Index("ix_conversation_states_brand_assignee", "brand_id", "assignee_id"),
     )
 
@@ -32,6 +46,7 @@ class ConversationState(Base):
     )
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="new", server_default="new")
     version: Mapped[int] = mapped_column(default=1)
     seen_post_count: Mapped[int] = mapped_column(default=0)
     network: Mapped[str | None] = mapped_column(String(32))

@@ -1,0 +1,57 @@
+"""The state row's copy of the status, and the index plan of the default inbox page."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select, update
+
+from earful.db import transaction
+from earful.inbox import repository as repo
+from earful.models import Conversation, ConversationState
+from earful.models.base import utcnow
+from tests.web.world import build_world
+
+
+def test_status_follows_the_conversation_whoever_writes_it(engine: Engine) -> None:
+    w = build_world(engine)
+    conv = w.convs_a[0]
+    with engine.begin() as conn:  # as the pipeline does: plain SQL on conversations
+        conn.execute(update(Conversation).where(Conversation.id == conv).values(status="resolved"))
+    with engine.connect() as conn:
+        got = conn.scalar(
+            select(ConversationState.status).where(ConversationState.conversation_id == conv)
+        )
+    assert got == "resolved"
+    with transaction(engine) as s:
+        page = repo.inbox_page(s, repo.InboxQuery([w.brand_a], ["new", "open"]), utcnow())
+        assert conv not in [r.id for r in page]
+        resolved = repo.inbox_page(s, repo.InboxQuery([w.brand_a], ["resolved"]), utcnow())
+        assert [r.id for r in resolved] == [conv]
+        repo.refresh_states(s, [conv])  # a refresh keeps it too
+        assert s.get(ConversationState, conv).status == "resolved"  # type: ignore[union-attr]
+
+
+def test_default_page_reads_the_inbox_index_in_order(sqlite_engine: Engine) -> None:
+    w = build_world(sqlite_engine)
+    with transaction(sqlite_engine) as s:
+        seen: list[tuple[object, ...]] = []
+        stmt_text: list[str] = []
+
+        from sqlalchemy import event
+
+        def grab(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+            if "AS page" in statement:
+                stmt_text.append(statement)
+                seen.append(params)
+
+        event.listen(sqlite_engine, "before_cursor_execute", grab)
+        try:
+            repo.inbox_page(s, repo.InboxQuery([w.brand_a], ["new", "open"]), utcnow())
+        finally:
+            event.remove(sqlite_engine, "before_cursor_execute", grab)
+        rows = s.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + stmt_text[0], seen[0])
+        plan = [(row[1], str(row[-1])) for row in rows]
+    # The page's ids: a walk of the inbox index in key order, no sort, no table reads;
+    # only the 50 chosen rows are sorted again (top level) after the joins.
+    inner = [detail for parent, detail in plan if parent != 0]
+    assert any("COVERING INDEX ix_conversation_states_inbox" in d for d in inner), plan
+    assert not any("TEMP B-TREE" in d for d in inner), plan
