@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from earful.models import (
@@ -21,7 +22,9 @@ from earful.models import (
     OutboundAttempt,
     OutboundJob,
     Post,
+    Reply,
 )
+from earful.models.base import utcnow
 
 # Channels that are not a public network: never the target of a public reply.
 PRIVATE_NETWORKS = ("email", "zendesk", "helpscout", "webhook", "earful")
@@ -35,6 +38,74 @@ def job(session: Session, job_id: int, brand_ids: Sequence[int]) -> OutboundJob 
 
 def job_by_key(session: Session, key: str) -> OutboundJob | None:
     return session.scalar(select(OutboundJob).where(OutboundJob.idempotency_key == key))
+
+
+def jobs_by_ids(session: Session, ids: Sequence[int]) -> list[OutboundJob]:
+    return list(session.scalars(select(OutboundJob).where(OutboundJob.id.in_(ids))))
+
+
+def replies_by_ids(session: Session, ids: Sequence[int]) -> list[Reply]:
+    if not ids:
+        return []
+    return list(session.scalars(select(Reply).where(Reply.id.in_(ids))))
+
+
+def handoffs_by_ids(session: Session, ids: Sequence[int]) -> list[Handoff]:
+    if not ids:
+        return []
+    return list(session.scalars(select(Handoff).where(Handoff.id.in_(ids))))
+
+
+def conversations_by_ids(session: Session, ids: Iterable[int]) -> list[Conversation]:
+    return list(session.scalars(select(Conversation).where(Conversation.id.in_(list(ids)))))
+
+
+def brands_by_ids(session: Session, ids: Iterable[int]) -> list[Brand]:
+    return list(session.scalars(select(Brand).where(Brand.id.in_(list(ids)))))
+
+
+def existing_post_keys(session: Session, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (network, external_id) pairs are already stored: one query per network."""
+    by_network: dict[str, list[str]] = {}
+    for network, ext in keys:
+        by_network.setdefault(network, []).append(ext)
+    found: set[tuple[str, str]] = set()
+    for network, exts in by_network.items():
+        for i in range(0, len(exts), 500):
+            rows = session.scalars(
+                select(Post.external_id).where(
+                    Post.network == network, Post.external_id.in_(exts[i : i + 500])
+                )
+            )
+            found.update((network, str(e)) for e in rows)
+    return found
+
+
+def add_posts_to_conversations(
+    session: Session, items: Sequence[tuple[Conversation, dict[str, Any]]]
+) -> None:
+    """Like :func:`add_to_conversation` for many new posts (column dicts): two INSERTs.
+
+    One multi-row INSERT ... RETURNING for the posts (matched back by their key, so row
+    order does not matter), one executemany for the links, counters kept in memory.
+    """
+    if not items:
+        return
+    rows = [dict(row, ingested_at=row.get("ingested_at") or utcnow()) for _, row in items]
+    returned = session.execute(
+        insert(Post).returning(Post.id, Post.network, Post.external_id), rows
+    ).all()
+    ids = {(network, ext): pid for pid, network, ext in returned}
+    links = [
+        {"conversation_id": conv.id, "post_id": ids[(row["network"], row["external_id"])]}
+        for conv, row in items
+    ]
+    session.execute(insert(ConversationPost), links)
+    for conv, row in items:
+        conv.post_count = conv.post_count + 1
+        if row["created_at"] > conv.last_post_at:
+            conv.last_post_at = row["created_at"]
+    session.flush()
 
 
 def jobs_of_conversation(session: Session, conv_id: int) -> list[OutboundJob]:

@@ -31,6 +31,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from earful.connectors.base import (
     ActionError,
@@ -44,15 +45,11 @@ from earful.connectors.base import (
 from earful.db import transaction
 from earful.inbox import repository as inbox_repo
 from earful.models import (
-    Brand,
     Conversation,
-    Handoff,
     JobKind,
     JobState,
     OutboundAttempt,
     OutboundJob,
-    Post,
-    Reply,
     ReplyStatus,
 )
 from earful.models.base import utcnow
@@ -291,13 +288,19 @@ class OutboundWorker:
     # ------------------------------------------------------------ record
 
     def record(self, outcomes: list[Outcome]) -> Summary:
+        """One transaction for the whole batch, a fixed number of queries whatever its size.
+
+        Jobs, send records, replies, handoffs, conversations, already-stored posts and the
+        brand identities are each read with one ``IN`` query; the new posts and their
+        conversation links are written with one flush each.
+        """
         summary = Summary(claimed=len(outcomes))
         now = utcnow()
         with transaction(self.engine) as session:
             ids = [o.work.job_id for o in outcomes]
-            jobs = {j.id: j for j in session.query(OutboundJob).filter(OutboundJob.id.in_(ids))}
+            jobs = {j.id: j for j in repo.jobs_by_ids(session, ids)}
             pending = repo.pending_attempts(session, ids)
-            touched: set[int] = set()
+            sent: list[tuple[OutboundJob, Sent | None]] = []
             for o in outcomes:
                 job = jobs[o.work.job_id]
                 attempt = pending.get(job.id)
@@ -310,7 +313,12 @@ class OutboundWorker:
                 job.claimed_at = None
                 if o.state == "sent":
                     summary.sent += 1
-                    self._sent(session, job, o.sent, now, touched)
+                    job.state = JobState.SENT
+                    job.reason = None
+                    job.sent_at = now
+                    job.result_id = o.sent.external_id if o.sent else None
+                    job.result_url = o.sent.url if o.sent else None
+                    sent.append((job, o.sent))
                 elif o.state == "retry":
                     summary.retried += 1
                     job.state = JobState.QUEUED
@@ -321,56 +329,71 @@ class OutboundWorker:
                     job.state = JobState.FAILED
                     job.reason = (o.reason or "failed")[:500]
                     log.info("outbound job %s failed: %s", job.id, job.reason)
+            touched = self._sent(session, sent, now) if sent else set()
             if touched:
                 inbox_repo.refresh_states(session, sorted(touched))
         return summary
 
     def _sent(
-        self,
-        session: Any,
-        job: OutboundJob,
-        sent: Sent | None,
-        now: datetime,
-        touched: set[int],
-    ) -> None:
-        job.state = JobState.SENT
-        job.reason = None
-        job.sent_at = now
-        job.result_id = sent.external_id if sent else None
-        job.result_url = sent.url if sent else None
-        if job.reply_id is not None:
-            reply = session.get(Reply, job.reply_id)
-            if reply is not None:
-                reply.status = ReplyStatus.SENT
-        if job.handoff_id is not None and sent is not None:
-            handoff = session.get(Handoff, job.handoff_id)
-            if handoff is not None:
-                handoff.external_id = sent.external_id or handoff.external_id
-                handoff.external_url = sent.url or handoff.external_url
-        if (
-            self.store_replies
-            and job.kind in (JobKind.REPLY, JobKind.DIRECT_MESSAGE)
+        self, session: Session, sent: list[tuple[OutboundJob, Sent | None]], now: datetime
+    ) -> set[int]:
+        """Replies marked sent, handoffs linked, sent replies stored in their conversations."""
+        reply_ids = [j.reply_id for j, _ in sent if j.reply_id is not None]
+        for reply in repo.replies_by_ids(session, reply_ids):
+            reply.status = ReplyStatus.SENT
+        handoff_ids = [j.handoff_id for j, s in sent if j.handoff_id is not None and s]
+        handoffs = {h.id: h for h in repo.handoffs_by_ids(session, handoff_ids)}
+        for job, result in sent:
+            handoff = handoffs.get(job.handoff_id or 0)
+            if handoff is not None and result is not None:
+                handoff.external_id = result.external_id or handoff.external_id
+                handoff.external_url = result.url or handoff.external_url
+        if not self.store_replies:
+            return set()
+        todo = [
+            (job, result)
+            for job, result in sent
+            if job.kind in (JobKind.REPLY, JobKind.DIRECT_MESSAGE)
             and job.conversation_id is not None
-            and sent is not None
-            and sent.external_id
-            and repo.post_by_key(session, job.network, sent.external_id) is None
-        ):
-            conv = session.get(Conversation, job.conversation_id)
-            brand = session.get(Brand, job.brand_id)
-            if conv is not None and brand is not None:
-                ident = repo.brand_identity(session, brand, job.network)
-                post = Post(
-                    network=job.network,
-                    external_id=sent.external_id,
-                    identity_id=ident.id,
-                    text=job.text or "",
-                    created_at=now,
-                    url=sent.url,
-                    reply_to_external_id=job.target if job.kind == JobKind.REPLY else None,
-                    from_brand=True,
-                )
-                repo.add_to_conversation(session, conv, post)
-                touched.add(conv.id)
+            and result is not None
+            and result.external_id
+        ]
+        if not todo:
+            return set()
+        keys = {(j.network, str(r.external_id)) for j, r in todo if r is not None}
+        stored = repo.existing_post_keys(session, keys)
+        convs = {
+            c.id: c
+            for c in repo.conversations_by_ids(session, {j.conversation_id or 0 for j, _ in todo})
+        }
+        brands = {b.id: b for b in repo.brands_by_ids(session, {j.brand_id for j, _ in todo})}
+        idents: dict[tuple[int, str], int] = {}
+        new: list[tuple[Conversation, dict[str, Any]]] = []
+        for job, result in todo:
+            assert result is not None and result.external_id
+            key = (job.network, result.external_id)
+            conv = convs.get(job.conversation_id or 0)
+            brand = brands.get(job.brand_id)
+            if key in stored or conv is None or brand is None:
+                continue
+            stored.add(key)
+            if (brand.id, job.network) not in idents:
+                idents[(brand.id, job.network)] = repo.brand_identity(
+                    session, brand, job.network
+                ).id
+            post = {
+                "network": job.network,
+                "external_id": result.external_id,
+                "identity_id": idents[(brand.id, job.network)],
+                "text": job.text or "",
+                "created_at": now,
+                "url": result.url,
+                "reply_to_external_id": job.target if job.kind == JobKind.REPLY else None,
+                "from_brand": True,
+            }
+            new.append((conv, post))
+        repo.add_posts_to_conversations(session, new)
+        return {conv.id for conv, _ in new}
 
     # ------------------------------------------------------------ recovery
 
