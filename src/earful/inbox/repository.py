@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from earful.models import (
     ConversationTag,
     Customer,
     Identity,
+    ListeningQuery,
     Note,
     Post,
     Reply,
@@ -336,6 +337,8 @@ class ThreadPost:
     intent_score: float | None
     urgency: int | None
     language: str | None
+    # Character spans of the text that the brand's listening queries matched.
+    spans: list[tuple[int, int]] = field(default_factory=list)
 
 
 def thread(session: Session, conv_id: int) -> list[ThreadPost]:
@@ -362,6 +365,17 @@ def thread(session: Session, conv_id: int) -> list[ThreadPost]:
         .order_by(Post.created_at, Post.id)
     ).all()
     return [ThreadPost(*r) for r in rows]  # type: ignore[call-arg]
+
+
+def listening_texts(session: Session, brand_id: int) -> list[str]:
+    """The texts of the brand's enabled listening queries, oldest first."""
+    return list(
+        session.scalars(
+            select(ListeningQuery.query)
+            .where(ListeningQuery.brand_id == brand_id, ListeningQuery.enabled.is_(True))
+            .order_by(ListeningQuery.id)
+        )
+    )
 
 
 def identity_and_customer(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -29,6 +29,10 @@ from earful.inbox.schemas import (
     InboxFilters,
     ReplyOut,
 )
+from earful.listening.explain import explain, text_post
+from earful.listening.parser import QuerySyntaxError, parse
+from earful.listening.query import Query
+from earful.listening.service import keyword_query
 from earful.models import (
     Brand,
     CannedReply,
@@ -139,7 +143,6 @@ class ConversationView:
     members: list[tuple[int, str]]
     canned: list[CannedReply]
     role: Role
-    highlight_terms: list[str] = field(default_factory=list)
 
 
 def view(session: Session, principal: Principal, conv_id: int) -> ConversationView:
@@ -148,6 +151,8 @@ def view(session: Session, principal: Principal, conv_id: int) -> ConversationVi
     brand = session.get(Brand, conv.brand_id)
     assert brand is not None
     now = utcnow()
+    posts = repo.thread(session, conv.id)
+    mark_matches(posts, listening_queries(session, brand))
     ident, customer, linked = repo.identity_and_customer(session, conv.identity_id)
     tags = repo.tags_of(session, [conv.id]).get(conv.id, [])
     members = [
@@ -184,7 +189,7 @@ def view(session: Session, principal: Principal, conv_id: int) -> ConversationVi
         brand=brand,
         state=st,
         summary=_summary(row, now),
-        posts=repo.thread(session, conv.id),
+        posts=posts,
         identity=ident,
         customer=customer,
         identities=linked,
@@ -197,8 +202,52 @@ def view(session: Session, principal: Principal, conv_id: int) -> ConversationVi
         members=members,
         canned=repo.canned_replies(session, [conv.brand_id]),
         role=principal.roles[conv.brand_id],
-        highlight_terms=[str(k) for k in (brand.keywords or [])],
     )
+
+
+def listening_queries(session: Session, brand: Brand) -> list[Query]:
+    """What the brand listens for, as the matcher sees it: its enabled queries, or its
+    plain keywords when it has none, and always an @mention of its own accounts."""
+    texts = repo.listening_texts(session, brand.id)
+    mentions = sorted(
+        {
+            "@" + str(h).lstrip("@")
+            for names in (brand.handles or {}).values()
+            for h in ([names] if isinstance(names, str) else names)
+        }
+    )
+    fallback = keyword_query(mentions if texts else [*(brand.keywords or []), *mentions])
+    queries = []
+    for text in [*texts, *([fallback] if fallback else [])]:
+        try:
+            queries.append(parse(text))
+        except QuerySyntaxError:  # saved queries are validated; an old one may not parse
+            continue
+    return queries
+
+
+def mark_matches(posts: list[repo.ThreadPost], queries: list[Query]) -> None:
+    """Set each post's ``spans``: where a query that matches it hit, merged and sorted."""
+    for post in posts:
+        found: list[tuple[int, int]] = []
+        subject = text_post(
+            post.text, network=post.network, author_handle=post.handle, language=post.language
+        )
+        for query in queries:
+            why = explain(subject, query)
+            if why.matched:
+                found.extend((h.start, h.end) for h in why.hits)
+        post.spans = merge_spans(found)
+
+
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(s for s in spans if s[1] > s[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _touch(session: Session, conv: Conversation) -> ConversationState:

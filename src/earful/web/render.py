@@ -34,6 +34,21 @@ def highlight(text: str, terms: list[str]) -> Markup:
     return Markup("".join(out))
 
 
+def highlight_spans(text: str, spans: list[tuple[int, int]]) -> Markup:
+    """Escape ``text`` and wrap the given character spans in <mark> (each piece escaped)."""
+    out: list[str] = []
+    last = 0
+    for start, end in sorted(spans):
+        start, end = max(start, last), min(end, len(text))
+        if end <= start:
+            continue
+        out.append(str(escape(text[last:start])))
+        out.append(f"<mark>{escape(text[start:end])}</mark>")
+        last = end
+    out.append(str(escape(text[last:])))
+    return Markup("".join(out))
+
+
 def ago(when: datetime | None) -> str:
     if when is None:
         return ""
@@ -52,6 +67,7 @@ def minutes(value: int) -> str:
 
 
 TEMPLATES.env.filters["highlight"] = highlight
+TEMPLATES.env.filters["highlight_spans"] = highlight_spans
 TEMPLATES.env.filters["ago"] = ago
 TEMPLATES.env.filters["minutes"] = minutes
 
