@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from earful.cli import bench, brands, conversations, demo, ingest, listening, serve, sources, users
+from earful.cli import understanding as understanding_cli
 from earful.cli import worker as worker_cli
 
 app = typer.Typer(
@@ -18,6 +19,9 @@ app.command("ingest", help="Replay a file through the pipeline.")(ingest.ingest)
 app.command("serve", help="Serve the web inbox.")(serve.serve)
 app.command("demo", help="Load the demo corpus and serve the inbox.")(demo.demo)
 app.command("bench", help="Run the benchmark suites (figures beside their baselines).")(bench.bench)
+app.command("train", help="Train a classifier from ../shared/data.")(understanding_cli.train)
+app.command("eval", help="Score a classifier on a labeled TSV.")(understanding_cli.evaluate)
+app.command("reclassify", help="Re-label posts of older models.")(understanding_cli.reclassify)
 app.command("worker", help="Store batches from the Redis Stream (scale-out).")(worker_cli.worker)
 app.command("publish", help="Replay a file into the Redis Stream.")(worker_cli.publish)
 app.add_typer(brands.app, name="brands", help="Manage brands.")
