@@ -1,5 +1,6 @@
 """ORM models, one module per aggregate. Import from here so metadata is complete."""
 
+from earful.models.alert import Alert
 from earful.models.base import Base
 from earful.models.brand import Brand
 from earful.models.conversation import (
@@ -36,6 +37,7 @@ from earful.models.user import ApiToken, Membership, Role, User
 __all__ = [
     "OPEN_STATUSES",
     "AgentSignature",
+    "Alert",
     "ApiToken",
     "Base",
     "Brand",

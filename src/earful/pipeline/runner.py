@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, select
 
+from earful.alerts.service import detect_after_batch
 from earful.connectors.base import Batch, Connector
 from earful.listening.compiler import paused_gc
 from earful.listening.service import build_matcher
@@ -17,7 +18,7 @@ from earful.models import Brand
 from earful.pipeline import stages
 from earful.pipeline.repository import IngestRepository
 from earful.pipeline.schema import Rejected
-from earful.pipeline.stages import BrandAccounts, Classifier, Matcher, NullClassifier
+from earful.pipeline.stages import BrandAccounts, Classifier, Matcher
 
 
 @dataclass(slots=True)
@@ -57,7 +58,10 @@ def default_matcher(conn: Connection) -> Matcher:
 
 
 def default_classifier() -> Classifier:
-    return NullClassifier()
+    """The shipped understanding models (heads load on the first batch), else no labels."""
+    from earful.understanding.models import default_classifier as shipped_or_null
+
+    return shipped_or_null()
 
 
 class Pipeline:
@@ -152,6 +156,7 @@ class Pipeline:
                 for c in classified
             }
             conv_ids = repo.apply_threads(plan, routing, post_ids, authors)
+            detect_after_batch(conn, classified)  # spike alerts over what is now stored
         out.ingested = len(classified)
         out.new_conversations = len(plan.new_conversations)
         out.events = [

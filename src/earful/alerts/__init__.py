@@ -1,0 +1,1 @@
+"""Spike alerts: a brand's (negative) mentions far above their usual level."""
