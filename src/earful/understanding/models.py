@@ -188,6 +188,7 @@ class Understanding:
                     head.weights("w")
                     head.weights("c")
                 self._language = LanguageDetector()
+                featurize(["warm up :)"])  # imports the vectorizers and the lexicon
                 self._heads = heads  # type: ignore[assignment]
         assert self._heads is not None
         return self._heads
