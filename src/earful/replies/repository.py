@@ -279,6 +279,34 @@ def handoff_by_external(session: Session, channel: str, external_id: str) -> Han
     )
 
 
+def auto_ack_settings(session: Session) -> list[EngagementSettings]:
+    return list(
+        session.scalars(
+            select(EngagementSettings)
+            .where(EngagementSettings.auto_ack.is_(True))
+            .order_by(EngagementSettings.brand_id)
+        )
+    )
+
+
+def recently_waiting(
+    session: Session, brand_id: int, since: datetime, limit: int = 500
+) -> list[tuple[Conversation, datetime]]:
+    """Conversations of the brand that started waiting for us after ``since``."""
+    rows = session.execute(
+        select(Conversation, ConversationState.waiting_since)
+        .join(ConversationState, ConversationState.conversation_id == Conversation.id)
+        .where(
+            ConversationState.brand_id == brand_id,
+            ConversationState.waiting_since.is_not(None),
+            ConversationState.waiting_since >= since,
+        )
+        .order_by(ConversationState.waiting_since)
+        .limit(limit)
+    ).all()
+    return [(c, w) for c, w in rows if w is not None]
+
+
 def waiting_count(session: Session, brand_id: int) -> int:
     return int(
         session.scalar(

@@ -48,6 +48,7 @@ from earful.models import (
     Conversation,
     JobKind,
     JobState,
+    Note,
     OutboundAttempt,
     OutboundJob,
     ReplyStatus,
@@ -350,10 +351,15 @@ class OutboundWorker:
                 handoff.external_url = result.url or handoff.external_url
         if not self.store_replies:
             return set()
+        for job, _ in sent:  # an automatic acknowledgement is a note, not an answer
+            if (job.payload or {}).get("auto") and job.conversation_id is not None:
+                session.add(Note(conversation_id=job.conversation_id, brand_id=job.brand_id,
+                                 text=f"Automatic acknowledgement sent: {job.text}"))  # fmt: skip
         todo = [
             (job, result)
             for job, result in sent
-            if job.kind in (JobKind.REPLY, JobKind.DIRECT_MESSAGE)
+            if not (job.payload or {}).get("auto")
+            and job.kind in (JobKind.REPLY, JobKind.DIRECT_MESSAGE)
             and job.conversation_id is not None
             and result is not None
             and result.external_id
