@@ -75,7 +75,7 @@ def test_agent_workload(engine: Engine, known: World) -> None:
     }
 
 
-def test_no_alert_model_means_no_alerts(engine: Engine, known: World) -> None:
+def test_a_quiet_brand_has_no_open_alerts(engine: Engine, known: World) -> None:
     assert figures(engine, known).alerts == []
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Table, cast, func, select
+from sqlalchemy import ColumnElement, Date, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
 from earful.models import (
     OPEN_STATUSES,
-    Base,
     Conversation,
     ConversationPost,
     ConversationState,
@@ -152,27 +151,3 @@ def replies_by_author(
         .group_by(Reply.author_id)
     )
     return {int(uid or 0): int(n) for uid, n in rows}
-
-
-def alerts_table() -> Table | None:
-    """The spike alerts' table when this build has one (the alert model is optional)."""
-    return Base.metadata.tables.get("alerts")
-
-
-def open_alerts(session: Session, brand_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    """The brand's open spike alerts, newest first, as plain rows; [] without the model."""
-    table = alerts_table()
-    if table is None or "brand_id" not in table.c:
-        return []
-    c = table.c
-    stmt = select(table).where(c.brand_id == brand_id)
-    if "status" in c:
-        stmt = stmt.where(c.status == "open")
-    for closed in ("resolved_at", "closed_at", "acknowledged_at", "ended_at"):
-        if closed in c:
-            stmt = stmt.where(c[closed].is_(None))
-    for when in ("opened_at", "started_at", "created_at"):
-        if when in c:
-            stmt = stmt.order_by(c[when].desc())
-            break
-    return [dict(row._mapping) for row in session.execute(stmt.limit(limit))]

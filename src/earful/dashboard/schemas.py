@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from earful.inbox.schemas import AlertOut
+
 Chart = Literal["volume", "intents", "response", "agents", "alerts"]
 SENTIMENTS = ("negative", "neutral", "positive")
 INTENTS = ("complaint", "question", "compliment")
@@ -63,12 +65,6 @@ class AgentLoad(BaseModel):
     role: str
     open_assigned: int  # open conversations assigned now (new, open, waiting)
     replies: int  # replies written in the window and not discarded
-
-
-class AlertOut(BaseModel):
-    id: int | None
-    opened_at: datetime | None
-    title: str
 
 
 class DashboardOut(BaseModel):

@@ -8,7 +8,6 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -19,7 +18,6 @@ from earful.dashboard.schemas import (
     INTENTS,
     SENTIMENTS,
     AgentLoad,
-    AlertOut,
     BrandRef,
     Chart,
     DashboardOut,
@@ -27,6 +25,8 @@ from earful.dashboard.schemas import (
     ResponseTimes,
     VolumeDay,
 )
+from earful.inbox import repository as inbox_repo
+from earful.inbox.schemas import alert_out
 from earful.models.base import utcnow
 
 PERCENTILES = (50, 75, 90, 95, 99)
@@ -127,15 +127,6 @@ def response_times(
     )
 
 
-def _alert(row: dict[str, Any]) -> AlertOut:
-    opened = next((row[k] for k in ("opened_at", "started_at", "created_at") if k in row), None)
-    title = next(
-        (str(row[k]) for k in ("title", "summary", "message", "reason", "kind") if row.get(k)),
-        "spike",
-    )
-    return AlertOut(id=row.get("id"), opened_at=opened, title=title)
-
-
 def dashboard(
     session: Session, principal: Principal, slug: str, days: int = 30, now: datetime | None = None
 ) -> DashboardOut:
@@ -181,7 +172,7 @@ def dashboard(
             )
             for uid in sorted((set(load) | set(written)) - known)
         ],
-        alerts=[_alert(r) for r in repo.open_alerts(session, brand.id)],
+        alerts=[alert_out(r) for r in inbox_repo.open_alerts(session, [brand.id], 50)],
     )
 
 

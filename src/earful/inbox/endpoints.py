@@ -34,6 +34,7 @@ from earful.inbox.schemas import (
     TagIn,
     TextIn,
     VersionIn,
+    alert_out,
 )
 from earful.models import Role
 from earful.web.deps import CurrentUser, Db, optional_principal
@@ -84,6 +85,7 @@ def _inbox_context(db: Db, principal: Principal, filters: InboxFilters) -> dict[
         "brands": repo.brands(db, brand_ids),
         "views": repo.saved_views(db, principal.user_id),
         "tags": repo.brand_tags(db, brand_ids),
+        "alerts": [alert_out(a) for a in repo.open_alerts(db, brand_ids)],
     }
 
 

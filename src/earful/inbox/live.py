@@ -13,8 +13,9 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -120,12 +121,23 @@ def sse_frame(event: str, data: str) -> str:
 
 
 class Tail:
-    """Follows posts threaded into conversations, refreshes their state, publishes."""
+    """Follows posts threaded into conversations, refreshes their state, publishes.
 
-    def __init__(self, engine: Engine, hub: Hub) -> None:
+    It follows the spike detector's new alerts too: each goes to its brand's
+    subscribers as an ``alert`` event whose data is ``render_alert(row)``.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        hub: Hub,
+        render_alert: Callable[[dict[str, Any]], str] | None = None,
+    ) -> None:
         self.engine = engine
         self.hub = hub
         self.after: int | None = None
+        self.alert_after = 0
+        self.render_alert = render_alert or (lambda row: str(row.get("id")))
 
     def start(self) -> None:
         """Bring every conversation's triage state up to date, then follow from the end."""
@@ -133,6 +145,7 @@ class Tail:
             while stale := repo.stale_conversations(session):
                 repo.refresh_states(session, stale)
             self.after = repo.last_post_id(session)
+            self.alert_after = repo.last_alert_id(session)
 
     def poll_once(self) -> int:
         if self.after is None:
@@ -141,9 +154,13 @@ class Tail:
             rows = repo.posts_after(session, self.after or 0)
             if rows:
                 repo.refresh_states(session, [c for _, c, _ in rows])
+            alerts = repo.alerts_after(session, self.alert_after)
         if rows:
             self.after = max(p for _, _, p in rows)
             self.hub.publish_ingest(rows)
+        for alert in alerts:
+            self.alert_after = max(self.alert_after, int(alert["id"]))
+            self.hub.publish(int(alert["brand_id"]), "alert", self.render_alert(alert))
         return len(rows)
 
     async def run(self, interval: float = 0.25) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     delete,
     func,
     literal_column,
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session, aliased
 
 from earful.inbox import priority as prio
 from earful.models import (
+    Base,
     Brand,
     CannedReply,
     Conversation,
@@ -456,6 +458,44 @@ def remove_tag(session: Session, conv: Conversation, tag: str) -> None:
             ConversationTag.conversation_id == conv.id, ConversationTag.tag == tag
         )
     )
+
+
+# ------------------------------------------------------------------ spike alerts
+
+
+def _alerts() -> Table | None:
+    """The spike detector's table, when this build has it (``earful.models.alert``)."""
+    return Base.metadata.tables.get("alerts")
+
+
+def open_alerts(
+    session: Session, brand_ids: Sequence[int], limit: int = 20
+) -> list[dict[str, Any]]:
+    """Open (not acknowledged) spike alerts of these brands, newest first, as rows."""
+    table = _alerts()
+    if table is None or not brand_ids:
+        return []
+    c = table.c
+    stmt = select(table).where(c.brand_id.in_(brand_ids))
+    if "acknowledged_at" in c:
+        stmt = stmt.where(c.acknowledged_at.is_(None))
+    return [dict(r._mapping) for r in session.execute(stmt.order_by(c.id.desc()).limit(limit))]
+
+
+def alerts_after(session: Session, after: int, limit: int = 100) -> list[dict[str, Any]]:
+    """Alerts raised after the one with id ``after`` (any brand: the hub scopes them)."""
+    table = _alerts()
+    if table is None:
+        return []
+    stmt = select(table).where(table.c.id > after).order_by(table.c.id).limit(limit)
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def last_alert_id(session: Session) -> int:
+    table = _alerts()
+    if table is None:
+        return 0
+    return int(session.scalar(select(func.max(table.c.id))) or 0)
 
 
 # ------------------------------------------------------------------ state maintenance

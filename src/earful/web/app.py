@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -20,7 +21,8 @@ from earful.db import session_factory
 from earful.errors import DomainError, NotAuthenticated
 from earful.inbox import endpoints as inbox_endpoints
 from earful.inbox.live import Hub, Tail
-from earful.web.render import render
+from earful.inbox.schemas import alert_out
+from earful.web.render import TEMPLATES, render
 from earful.web.security import SecurityHeaders, Sessions, csrf_protect
 from earful.worker import metrics as worker_metrics
 
@@ -34,6 +36,11 @@ def wants_html(request: Request) -> bool:
     )
 
 
+def render_alert(row: dict[str, Any]) -> str:
+    """The live feed's fragment for a new spike alert (autoescaped like every page)."""
+    return TEMPLATES.get_template("_alert.html").render(a=alert_out(row))
+
+
 def create_app(
     engine: Engine,
     *,
@@ -43,7 +50,7 @@ def create_app(
 ) -> FastAPI:
     """``live`` follows the database for new posts (off in tests, which poll by hand)."""
     hub = Hub()
-    tail = Tail(engine, hub)
+    tail = Tail(engine, hub, render_alert=render_alert)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,0 +1,77 @@
+"""Spike alerts: on the inbox, in the live feed (SSE) and on the dashboard, per brand."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, insert
+
+from earful.models import Base
+from tests.web.world import SECRET_B, World, build_world, client, login
+
+ALERTS = Base.metadata.tables.get("alerts")
+pytestmark = pytest.mark.skipif(ALERTS is None, reason="this build has no alert model")
+
+
+def raise_alert(engine: Engine, brand_id: int, observed: int, acknowledged: bool = False) -> None:
+    assert ALERTS is not None
+    start = datetime.now(UTC) - timedelta(minutes=15)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(ALERTS).values(
+                brand_id=brand_id,
+                kind="negative",
+                window_start=start,
+                window_end=start + timedelta(minutes=15),
+                observed=observed,
+                expected=2.0,
+                ratio=observed / 2.0,
+                surprise=9.0,
+                post_ids=[],
+                created_at=datetime.now(UTC),
+                acknowledged_at=datetime.now(UTC) if acknowledged else None,
+            )
+        )
+
+
+def test_open_alerts_show_on_inbox_and_dashboard(sqlite_engine: Engine) -> None:
+    w: World = build_world(sqlite_engine)
+    raise_alert(sqlite_engine, w.brand_a, 41)
+    raise_alert(sqlite_engine, w.brand_a, 77, acknowledged=True)
+    raise_alert(sqlite_engine, w.brand_b, 999)
+    c = client(sqlite_engine)
+    login(c, "alice")
+    inbox = c.get("/inbox").text
+    assert "negative spike: 41 posts in the window, 2.0 expected" in inbox
+    assert "77 posts" not in inbox and "999" not in inbox and SECRET_B not in inbox
+    board = c.get(f"/api/v1/brands/{w.slug_a}/dashboard").json()
+    assert [a["title"] for a in board["alerts"]] == [
+        "negative spike: 41 posts in the window, 2.0 expected"
+    ]
+    csv = c.get(f"/brands/{w.slug_a}/dashboard.csv", params={"chart": "alerts"}).text
+    assert "41 posts" in csv and "999" not in csv
+
+
+def test_new_alert_reaches_the_live_feed_of_its_brand_only(sqlite_engine: Engine) -> None:
+    w = build_world(sqlite_engine)
+    c = client(sqlite_engine)
+    login(c, "alice")
+    tail = c.app.state.tail  # type: ignore[attr-defined]
+    tail.start()
+
+    def later() -> None:
+        time.sleep(0.3)
+        raise_alert(sqlite_engine, w.brand_b, 999)
+        raise_alert(sqlite_engine, w.brand_a, 42)
+        tail.poll_once()
+
+    threading.Thread(target=later).start()
+    with c.stream("GET", "/events", params={"ttl": 1.5}) as r:
+        assert r.status_code == 200
+        text = "".join(r.iter_text())
+    assert "event: alert" in text
+    assert "negative spike: 42 posts in the window" in text
+    assert "999" not in text
