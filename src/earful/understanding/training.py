@@ -217,8 +217,11 @@ def train_intent(out: Path = ARTIFACTS) -> dict[str, Any]:
 
 def write_manifest(out: Path, reports: dict[str, Any]) -> str:
     digest = hashlib.sha256()
-    for name in HEADS:
-        digest.update((out / f"{name}.npz").read_bytes())
+    for name in HEADS:  # the arrays, not the file bytes (zip entries carry timestamps)
+        with np.load(out / f"{name}.npz", allow_pickle=False) as z:
+            for key in sorted(z.files):
+                digest.update(key.encode())
+                digest.update(np.ascontiguousarray(z[key]).tobytes())
     version = f"u1-{digest.hexdigest()[:10]}"
     path = out / MANIFEST
     manifest: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
