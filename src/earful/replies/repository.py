@@ -224,6 +224,16 @@ def attempts_of(session: Session, job_ids: Sequence[int]) -> list[OutboundAttemp
     )
 
 
+def add_attempts(session: Session, attempts: Sequence[tuple[int, int]], now: datetime) -> None:
+    """Write ``pending`` send records for (job id, attempt number) pairs in one statement."""
+    if attempts:
+        session.execute(
+            insert(OutboundAttempt),
+            [{"job_id": j, "attempt": a, "outcome": "pending", "started_at": now}
+             for j, a in attempts],
+        )  # fmt: skip
+
+
 def pending_attempts(session: Session, job_ids: Sequence[int]) -> dict[int, OutboundAttempt]:
     rows = session.scalars(
         select(OutboundAttempt).where(

@@ -49,7 +49,6 @@ from earful.models import (
     JobKind,
     JobState,
     Note,
-    OutboundAttempt,
     OutboundJob,
     ReplyStatus,
 )
@@ -184,7 +183,6 @@ class OutboundWorker:
                 job.state = JobState.SENDING
                 job.attempts += 1
                 job.claimed_at = now
-                session.add(OutboundAttempt(job_id=job.id, attempt=job.attempts, started_at=now))
                 works.append(
                     Work(
                         job_id=job.id,
@@ -201,6 +199,8 @@ class OutboundWorker:
                         max_attempts=job.max_attempts,
                     )
                 )
+            # The send records: one executemany, not one INSERT ... RETURNING per job.
+            repo.add_attempts(session, [(w.job_id, w.attempt) for w in works], now)
             return works
 
     # ------------------------------------------------------------ send
