@@ -5,8 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, cast, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.orm import Session
 
 from earful.models import (
     OPEN_STATUSES,
@@ -19,6 +30,7 @@ from earful.models import (
     ReplyStatus,
     User,
 )
+from earful.models.base import UTCDateTime
 
 # Replies an agent wrote and did not withdraw: queued for the connector, or delivered.
 ANSWERING = (ReplyStatus.QUEUED, ReplyStatus.SENT)
@@ -75,38 +87,43 @@ def intents(
 
 def response_pairs(
     session: Session, brand_id: int, since: datetime, until: datetime
-) -> list[tuple[datetime, datetime | None, datetime | None]]:
-    """(customer post time, the brand's next post, the next agent reply) per customer post.
+) -> list[tuple[datetime, datetime | None]]:
+    """(customer post time, the brand's next answer) for each customer post in the window.
 
-    "Next" is in the same conversation, at or after the customer's post; None when the
-    brand has not answered yet.
+    The answer is the brand's next post in the conversation or an agent's reply queued
+    from Earful, at or after the customer's post; None while there is none. One pass:
+    the posts and replies of the brand's conversations since the window opened, with a
+    window function carrying the next answer backwards.
     """
-    brand_post = aliased(Post)
-    member = aliased(ConversationPost)
-    next_post = (
-        select(func.min(brand_post.created_at))
-        .select_from(member)
-        .join(brand_post, brand_post.id == member.post_id)
-        .where(
-            member.conversation_id == ConversationPost.conversation_id,
-            brand_post.from_brand.is_(True),
-            brand_post.created_at >= Post.created_at,
+    posts = (
+        select(
+            ConversationPost.conversation_id.label("cid"),
+            Post.created_at.label("at"),
+            case((Post.from_brand.is_(False), 1), else_=0).label("customer"),
+            case((Post.from_brand.is_(True), Post.created_at), else_=null()).label("answer"),
         )
-        .scalar_subquery()
+        .join(Post, Post.id == ConversationPost.post_id)
+        .join(Conversation, Conversation.id == ConversationPost.conversation_id)
+        .where(Conversation.brand_id == brand_id, Post.created_at >= since)
     )
-    next_reply = (
-        select(func.min(Reply.created_at))
-        .where(
-            Reply.conversation_id == ConversationPost.conversation_id,
-            Reply.status.in_(ANSWERING),
-            Reply.created_at >= Post.created_at,
-        )
-        .scalar_subquery()
+    replies = select(
+        Reply.conversation_id,
+        Reply.created_at,
+        literal(0),
+        Reply.created_at,
+    ).where(Reply.brand_id == brand_id, Reply.status.in_(ANSWERING), Reply.created_at >= since)
+    events = union_all(posts, replies).subquery("events")
+    following = (
+        func.min(events.c.answer)
+        .over(partition_by=events.c.cid, order_by=events.c.at, range_=(0, None))
+        .label("next_answer")
     )
-    stmt = _customer_posts(brand_id, since, until).add_columns(
-        Post.created_at, next_post, next_reply
-    )
-    return [(t, p, r) for t, p, r in session.execute(stmt)]
+    timeline = select(events.c.at, events.c.customer, following).subquery("timeline")
+    stmt = select(
+        type_coerce(timeline.c.at, UTCDateTime()),
+        type_coerce(timeline.c.next_answer, UTCDateTime()),
+    ).where(timeline.c.customer == 1, timeline.c.at >= since, timeline.c.at < until)
+    return [(t, a) for t, a in session.execute(stmt)]
 
 
 def members(session: Session, brand_id: int) -> list[tuple[int, str, str]]:

@@ -90,16 +90,15 @@ def intent_shares(rows: Iterable[tuple[str | None, int]]) -> list[IntentShare]:
 
 
 def response_times(
-    pairs: Iterable[tuple[datetime, datetime | None, datetime | None]],
+    pairs: Iterable[tuple[datetime, datetime | None]],
     target_minutes: int,
     now: datetime,
 ) -> ResponseTimes:
     waits: list[float] = []
     pending = overdue = 0
-    for posted, next_post, next_reply in pairs:
-        answers = [t for t in (next_post, next_reply) if t is not None]
-        if answers:
-            waits.append((min(answers) - posted).total_seconds() / 60)
+    for posted, answered in pairs:
+        if answered is not None:
+            waits.append((answered - posted).total_seconds() / 60)
         elif (now - posted).total_seconds() / 60 > target_minutes:
             overdue += 1
         else:
