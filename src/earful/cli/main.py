@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from earful.cli import bench, brands, conversations, demo, ingest, listening, serve, sources, users
+from earful.cli import outbound as outbound_cli
 from earful.cli import understanding as understanding_cli
 from earful.cli import worker as worker_cli
 
@@ -28,6 +29,8 @@ app.add_typer(brands.app, name="brands", help="Manage brands.")
 app.add_typer(sources.app, name="sources", help="Network sources: add, list, run, health.")
 app.add_typer(conversations.app, name="conversations", help="Inspect conversations.")
 app.add_typer(users.app, name="users", help="Manage agents and their roles.")
+app.add_typer(outbound_cli.app, name="outbound", help="Outbound jobs: run the sender, list, retry.")
+app.add_typer(outbound_cli.mail_app, name="mail", help="Inbound email: serve SMTP for answers.")
 app.add_typer(listening.app)  # `earful match ...` and `earful queries ...`
 
 

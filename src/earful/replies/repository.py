@@ -36,6 +36,11 @@ def job(session: Session, job_id: int, brand_ids: Sequence[int]) -> OutboundJob 
     )
 
 
+def all_brand_ids(session: Session) -> list[int]:
+    """Every brand: the operator's scope (the command line), never a request's."""
+    return list(session.scalars(select(Brand.id)))
+
+
 def job_by_key(session: Session, key: str) -> OutboundJob | None:
     return session.scalar(select(OutboundJob).where(OutboundJob.idempotency_key == key))
 

@@ -363,6 +363,11 @@ def retry(session: Session, principal: Principal, job_id: int) -> OutboundJob:
     job = repo.job(session, job_id, access_brand_ids(principal, Role.AGENT))
     if job is None:
         raise NotFound("no such job")
+    return requeue(session, job)
+
+
+def requeue(session: Session, job: OutboundJob) -> OutboundJob:
+    """Send a failed job again (the operator's door: the caller has checked access)."""
     if job.state != JobState.FAILED:
         raise Conflict("only a failed job can be retried")
     job.state = JobState.QUEUED

@@ -1,0 +1,199 @@
+"""`earful outbound run/list/retry` and `earful mail serve` (inbound SMTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import Engine
+
+from earful.cli.context import console, engine_or_exit, err_console, settings_or_exit
+from earful.connectors.base import Actor, NotSupported
+from earful.db import transaction
+from earful.errors import Conflict
+from earful.handoff import senders as handoff_senders
+from earful.handoff import sync
+from earful.handoff.config import HandoffSettings
+from earful.models import JobState
+from earful.models.base import utcnow
+from earful.replies import acknowledge
+from earful.replies import repository as repo
+from earful.replies import service as replies
+from earful.replies.limiter import DEFAULT_RULES, Limits
+from earful.replies.worker import OutboundWorker, Summary
+from earful.sources import service as sources
+
+app = typer.Typer(no_args_is_help=True)
+mail_app = typer.Typer(no_args_is_help=True)
+
+Database = Annotated[str | None, typer.Option(help="Database URL (default: settings).")]
+
+
+def source_actors(engine: Engine, secret_key: str):  # type: ignore[no-untyped-def]
+    """Act on a network with the brand's configured source of that kind (a connector)."""
+
+    def resolve(brand_id: int, network: str) -> Actor:
+        with transaction(engine) as session:
+            for view in sources.list_sources(session, [brand_id]):
+                if view.kind != network:
+                    continue
+                connector = sources.build_connector(
+                    sources.get_source(session, view.id), secret_key
+                )
+                if isinstance(connector, Actor):
+                    return connector
+        raise NotSupported(f"brand {brand_id} has no {network} source that can answer")
+
+    return resolve
+
+
+def _line(s: Summary) -> str:
+    return (
+        f"claimed {s.claimed}, sent {s.sent}, retrying {s.retried}, failed {s.failed}, "
+        f"recovered {s.recovered}"
+    )
+
+
+@app.command("run")
+def run(
+    once: Annotated[bool, typer.Option("--once", help="Drain what is due, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between rounds.", min=0.05)] = 1.0,
+    sync_every: Annotated[
+        float, typer.Option(help="Seconds between pulls of ticket updates (0: never).", min=0)
+    ] = 60.0,
+    concurrency: Annotated[int, typer.Option(help="Sends in flight.", min=1)] = 32,
+    database: Database = None,
+) -> None:
+    """Send queued replies, likes, reposts and handoffs; pull helpdesk updates back."""
+    settings = settings_or_exit(database)
+    engine = engine_or_exit(database)
+    handoff = HandoffSettings()
+    zendesk, helpscout = handoff_senders.zendesk(handoff), handoff_senders.helpscout(handoff)
+    worker = OutboundWorker(
+        engine,
+        actors=source_actors(engine, settings.secret_key),
+        senders=handoff_senders.senders(handoff),
+        limits=Limits(dict(DEFAULT_RULES)),
+        concurrency=concurrency,
+    )
+    stop = threading.Event()
+    if not once:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    async def loop() -> None:
+        last_sync = 0.0
+        while True:
+            recovered = worker.recover()
+            with transaction(engine) as session:
+                acks = acknowledge.acknowledge_waiting(session, utcnow())
+            summary = await worker.drain(idle_s=0.0)
+            summary.add(recovered)
+            if summary.claimed or summary.recovered or acks:
+                console.print(_line(summary) + (f", acknowledged {len(acks)}" if acks else ""))
+            if (
+                sync_every
+                and (zendesk or helpscout)
+                and (once or time.monotonic() - last_sync >= sync_every)
+            ):
+                pulled = await sync.pull(engine, zendesk=zendesk, helpscout=helpscout)
+                last_sync = time.monotonic()
+                if pulled.posts or pulled.notes or once:
+                    console.print(
+                        f"ticket updates: {pulled.posts} posts, {pulled.notes} notes from "
+                        f"{pulled.handoffs} handoffs ({pulled.deferred} deferred)"
+                    )
+            if once or stop.is_set():
+                return
+            await asyncio.sleep(interval)
+
+    try:
+        asyncio.run(loop())
+    except KeyboardInterrupt:
+        err_console.print("stopped")
+    finally:
+        engine.dispose()
+
+
+@app.command("list")
+def list_jobs(
+    state: Annotated[
+        str | None, typer.Option(help=f"Only: {', '.join(s.value for s in JobState)}.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    database: Database = None,
+) -> None:
+    """The newest outbound jobs with their state and reason."""
+    if state is not None and state not in {s.value for s in JobState}:
+        err_console.print(f"[red]error:[/red] --state is one of {', '.join(JobState)}")
+        raise typer.Exit(2)
+    engine = engine_or_exit(database)
+    with transaction(engine) as session:
+        rows = [replies.job_view(j) for j in repo.jobs(session, None, state, limit)]
+        totals = repo.counts(session)
+    table = Table(title="outbound jobs")
+    for col in ("id", "kind", "network", "state", "attempts", "created", "result / reason"):
+        table.add_column(col)
+    for v in rows:
+        table.add_row(
+            str(v.id), v.kind, v.network, v.state, str(v.attempts),
+            f"{v.created_at:%Y-%m-%d %H:%M}", (v.result_url or v.reason or "")[:80],
+        )  # fmt: skip
+    console.print(table, width=max(console.width, 140))
+    console.print(", ".join(f"{k}: {n}" for k, n in sorted(totals.items())) or "no jobs")
+
+
+@app.command("retry")
+def retry(
+    job_id: Annotated[int, typer.Argument(help="A failed job's id.")],
+    database: Database = None,
+) -> None:
+    """Send a failed job again (same idempotency key: still at most once)."""
+    engine = engine_or_exit(database)
+    with transaction(engine) as session:
+        job = repo.job(session, job_id, repo.all_brand_ids(session))
+        if job is None:
+            err_console.print(f"[red]error:[/red] no job {job_id}")
+            raise typer.Exit(1)
+        try:
+            replies.requeue(session, job)
+        except Conflict as exc:
+            err_console.print(f"[red]error:[/red] job {job_id}: {exc} (it is {job.state.value})")
+            raise typer.Exit(1) from None
+    console.print(f"job {job_id} queued again")
+
+
+@mail_app.command("serve")
+def mail_serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="SMTP port.", min=1, max=65535)] = 2525,
+    database: Database = None,
+) -> None:
+    """Receive customers' email answers (Reply-To: reply+<token>@...) over SMTP."""
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        err_console.print("[red]error:[/red] the SMTP server needs aiosmtpd: pip install aiosmtpd")
+        raise typer.Exit(2) from None
+    from earful.handoff.mail import InboundHandler
+
+    engine = engine_or_exit(database)
+    handoff = HandoffSettings()
+    handler = InboundHandler(engine, handoff.secret_key)
+    controller = Controller(handler, hostname=host, port=port)
+    controller.start()
+    console.print(f"inbound mail on {host}:{port} for *@{handoff.reply_domain}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+        engine.dispose()
+        console.print(f"stopped; {handler.stored} messages filed")
