@@ -3,57 +3,94 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Table, and_, insert, or_, select
+from sqlalchemy import Connection, Table, and_, func, insert, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from earful.alerts.spikes import Mention, Spike
-from earful.models import Alert, Conversation, ConversationPost, Post
+from earful.alerts.spikes import Spike
+from earful.models import Alert, Conversation, ConversationPost, MentionCount, Post
 
 alerts_t: Table = Alert.__table__  # type: ignore[assignment]
 posts_t: Table = Post.__table__  # type: ignore[assignment]
 members_t: Table = ConversationPost.__table__  # type: ignore[assignment]
 conversations_t: Table = Conversation.__table__  # type: ignore[assignment]
+counts_t: Table = MentionCount.__table__  # type: ignore[assignment]
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes from Core queries on this column type."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class AlertRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def mentions(
-        self, brand_ids: Iterable[int], ranges: Sequence[tuple[datetime, datetime]]
-    ) -> list[Mention]:
-        """Customers' posts about these brands (never the brands' own) in the time ranges.
+    def add_counts(self, added: dict[tuple[int, str, datetime], int]) -> None:
+        """Add a batch's mentions to the per-window counts (an upsert per cell)."""
+        if not added:
+            return
+        maker = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = maker(counts_t)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["brand_id", "kind", "window_start"],
+            set_={"count": counts_t.c.count + stmt.excluded.count},
+        )
+        self.conn.execute(
+            stmt,
+            [
+                {"brand_id": b, "kind": k, "window_start": w, "count": n}
+                for (b, k, w), n in sorted(added.items())
+            ],
+        )
 
-        A mention counts as negative when its sentiment is negative or it is a complaint.
-        """
+    def counts(
+        self, brand_ids: Iterable[int], ranges: Sequence[tuple[datetime, datetime]]
+    ) -> dict[tuple[int, str, datetime], int]:
         brands = sorted(set(brand_ids))
         if not brands or not ranges:
-            return []
+            return {}
         in_ranges = or_(
-            *(and_(posts_t.c.created_at >= a, posts_t.c.created_at < b) for a, b in ranges)
+            *(and_(counts_t.c.window_start >= a, counts_t.c.window_start < b) for a, b in ranges)
         )
         rows = self.conn.execute(
             select(
-                conversations_t.c.brand_id,
-                posts_t.c.created_at,
-                posts_t.c.sentiment,
-                posts_t.c.intent,
-                posts_t.c.id,
-            )
+                counts_t.c.brand_id, counts_t.c.kind, counts_t.c.window_start, counts_t.c.count
+            ).where(counts_t.c.brand_id.in_(brands), in_ranges)
+        )
+        return {(b, k, _utc(w)): n for b, k, w, n in rows}
+
+    def first_windows(self, brand_ids: Iterable[int]) -> dict[int, datetime]:
+        """Each brand's first counted window: the detector needs a day of history."""
+        rows = self.conn.execute(
+            select(counts_t.c.brand_id, func.min(counts_t.c.window_start))
+            .where(counts_t.c.brand_id.in_(sorted(set(brand_ids))))
+            .group_by(counts_t.c.brand_id)
+        )
+        return {b: _utc(w) for b, w in rows}
+
+    def post_ids(self, brand_id: int, kind: str, start: datetime, end: datetime) -> list[int]:
+        """The customer posts behind a spike (read once, when it fires)."""
+        q = (
+            select(posts_t.c.id)
             .select_from(
                 posts_t.join(members_t, members_t.c.post_id == posts_t.c.id).join(
                     conversations_t, conversations_t.c.id == members_t.c.conversation_id
                 )
             )
             .where(
-                conversations_t.c.brand_id.in_(brands), posts_t.c.from_brand.is_(False), in_ranges
+                conversations_t.c.brand_id == brand_id,
+                posts_t.c.from_brand.is_(False),
+                posts_t.c.created_at >= start,
+                posts_t.c.created_at < end,
             )
+            .order_by(posts_t.c.id)
         )
-        return [
-            Mention(b, when, sentiment == "negative" or intent == "complaint", pid)
-            for b, when, sentiment, intent, pid in rows
-        ]
+        if kind == "negative":
+            q = q.where(or_(posts_t.c.sentiment == "negative", posts_t.c.intent == "complaint"))
+        return sorted(set(self.conn.scalars(q)))
 
     def recent_alerts(
         self, brand_ids: Iterable[int], since: datetime

@@ -99,6 +99,37 @@ def baseline(recent: Sequence[int], seasonal: Sequence[int], floor: float) -> fl
     return expected
 
 
+Counts = dict[tuple[int, str, datetime], int]  # (brand, kind, window start) -> mentions
+PostIds = dict[tuple[int, str, datetime], list[int]]
+
+
+def count_mentions(mentions: Iterable[Mention], window: timedelta) -> tuple[Counts, PostIds]:
+    """Mentions per (brand, kind, window), and the posts behind each count."""
+    counts: Counts = defaultdict(int)
+    posts: PostIds = defaultdict(list)
+    seen: set[tuple[int, int]] = set()
+    for m in mentions:
+        if (m.brand_id, m.post_id) in seen:
+            continue  # overlapping look-back ranges may return a post twice
+        seen.add((m.brand_id, m.post_id))
+        start = window_of(m.created_at, window)
+        for kind in KINDS:
+            if kind == "negative" and not m.negative:
+                continue
+            key = (m.brand_id, kind, start)
+            counts[key] += 1
+            posts[key].append(m.post_id)
+    return counts, posts
+
+
+def first_windows(counts: Counts) -> dict[int, datetime]:
+    first: dict[int, datetime] = {}
+    for brand, _kind, start in counts:
+        if brand not in first or start < first[brand]:
+            first[brand] = start
+    return first
+
+
 def detect(
     mentions: Iterable[Mention],
     candidates: dict[int, set[datetime]],
@@ -110,29 +141,25 @@ def detect(
     ``mentions`` must cover each candidate window, the ``history`` windows before it and
     (for seasonality) the same windows on the previous ``seasonal_days`` days.
     """
+    counts, posts = count_mentions(mentions, settings.window)
+    return detect_counts(counts, first_windows(counts), candidates, settings, last_alerts, posts)
+
+
+def detect_counts(
+    counts: Counts,
+    first: dict[int, datetime],
+    candidates: dict[int, set[datetime]],
+    settings: SpikeSettings = SpikeSettings(),
+    last_alerts: dict[tuple[int, str], list[datetime]] | None = None,
+    posts: PostIds | None = None,
+) -> list[Spike]:
+    """:func:`detect` over counts already made; ``first`` is each brand's first window
+    (windows before it are unknown, not zero). Spikes carry post ids only if ``posts``."""
     w = settings.window
-    counts: dict[tuple[int, str, datetime], int] = defaultdict(int)
-    posts: dict[tuple[int, str, datetime], list[int]] = defaultdict(list)
-    seen: set[tuple[int, int]] = set()
-    for m in mentions:
-        if (m.brand_id, m.post_id) in seen:
-            continue  # overlapping look-back ranges may return a post twice
-        seen.add((m.brand_id, m.post_id))
-        start = window_of(m.created_at, w)
-        for kind in KINDS:
-            if kind == "negative" and not m.negative:
-                continue
-            key = (m.brand_id, kind, start)
-            counts[key] += 1
-            posts[key].append(m.post_id)
-    first: dict[int, datetime] = {}
-    for brand, _kind, start in counts:
-        if brand not in first or start < first[brand]:
-            first[brand] = start
     alerted = {k: list(v) for k, v in (last_alerts or {}).items()}
     out: list[Spike] = []
     for brand, starts in sorted(candidates.items()):
-        known = first.get(brand)  # windows before a brand's first mention are unknown, not 0
+        known = first.get(brand)
         for end in sorted(starts):
             for kind in KINDS:
                 for span in settings.spans:
@@ -143,7 +170,7 @@ def detect(
                         abs(start - t) < settings.cooldown for t in alerted.get((brand, kind), [])
                     ):
                         break
-                    spike = _judge(counts, posts, brand, kind, start, span, known, settings)
+                    spike = _judge(counts, posts or {}, brand, kind, start, span, known, settings)
                     if spike is not None:
                         out.append(spike)
                         alerted.setdefault((brand, kind), []).append(start)
@@ -152,8 +179,8 @@ def detect(
 
 
 def _judge(
-    counts: dict[tuple[int, str, datetime], int],
-    posts: dict[tuple[int, str, datetime], list[int]],
+    counts: Counts,
+    posts: PostIds,
     brand: int,
     kind: str,
     start: datetime,

@@ -1,6 +1,6 @@
 """ORM models, one module per aggregate. Import from here so metadata is complete."""
 
-from earful.models.alert import Alert
+from earful.models.alert import Alert, MentionCount
 from earful.models.base import Base
 from earful.models.brand import Brand
 from earful.models.conversation import (
@@ -56,6 +56,7 @@ __all__ = [
     "JobState",
     "ListeningQuery",
     "Membership",
+    "MentionCount",
     "Note",
     "OutboundAttempt",
     "OutboundJob",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Integer, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from earful.models.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
@@ -30,3 +30,19 @@ class Alert(Base):
     post_ids: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MentionCount(Base):
+    """Customer mentions of a brand per time window and kind, kept up by each batch.
+
+    The spike detector reads these few rows instead of re-counting a day of posts on every
+    batch, so its cost does not grow with the history.
+    """
+
+    __tablename__ = "mention_counts"
+    __table_args__ = (PrimaryKeyConstraint("brand_id", "kind", "window_start"),)
+
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # "negative" or "volume"
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=0)
