@@ -48,6 +48,7 @@ from earful.models import (
     SavedView,
 )
 from earful.models.base import utcnow
+from earful.replies import service as replies_service
 
 PAGE_SIZE = 50
 TAG = re.compile(r"^[\w][\w .:-]{0,63}$", re.UNICODE)
@@ -347,6 +348,7 @@ def queue_reply(
     text = text.strip()
     if not text:
         raise BadInput("a reply needs some text")
+    replies_service.check_reply(session, principal, conv, text)  # too long: refused now
     st = repo.state_for_update(session, conv)
     stale = st.version != seen_version
     reply = Reply(
@@ -367,6 +369,8 @@ def queue_reply(
     if not stale:
         _answered(session, conv, st)
     session.flush()
+    if not stale:
+        replies_service.enqueue_reply(session, principal, reply)  # the outbound job
     return reply, st
 
 
@@ -397,6 +401,7 @@ def release_reply(
     reply.based_on_version = seen_version
     _answered(session, conv, st)
     session.flush()
+    replies_service.enqueue_reply(session, principal, reply)  # the outbound job
     return reply, st
 
 
