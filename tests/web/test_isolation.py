@@ -14,13 +14,18 @@ from typing import Any
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine, func, select
 
+from earful.db import transaction
 from earful.models import (
     ApiToken,
     CannedReply,
     Conversation,
     ConversationState,
     ConversationTag,
+    Handoff,
+    JobKind,
+    JobState,
     Note,
+    OutboundJob,
     Reply,
     SavedView,
 )
@@ -40,6 +45,17 @@ def b_params(w: World) -> dict[str, str]:
         "slug": w.slug_b,
         "tag": "btag",
     }
+
+
+def job_of_b(engine: Engine, w: World) -> str:
+    """A failed outbound job of brand B (the engagement routes take a job id)."""
+    with transaction(engine) as s:
+        job = OutboundJob(brand_id=w.brand_b, conversation_id=w.convs_b[0], kind=JobKind.REPLY,
+                          network="mastodon", text=SECRET_B, idempotency_key="b-job",
+                          state=JobState.FAILED, reason=SECRET_B, payload={})  # fmt: skip
+        s.add(job)
+        s.flush()
+        return str(job.id)
 
 
 def snapshot_b(engine: Engine, w: World) -> dict[str, Any]:
@@ -62,8 +78,11 @@ def snapshot_b(engine: Engine, w: World) -> dict[str, Any]:
             model.__name__: conn.scalar(
                 select(func.count()).select_from(model).where(model.brand_id == w.brand_b)
             )
-            for model in (Note, ConversationTag, Reply, CannedReply)
+            for model in (Note, ConversationTag, Reply, CannedReply, OutboundJob, Handoff)
         }
+        jobs = conn.execute(
+            select(OutboundJob.id, OutboundJob.state).where(OutboundJob.brand_id == w.brand_b)
+        ).all()
         replies = conn.execute(select(Reply.id, Reply.status).where(Reply.brand_id == w.brand_b))
         views = conn.scalar(
             select(func.count()).select_from(SavedView).where(SavedView.user_id == w.users["bob"])
@@ -76,6 +95,7 @@ def snapshot_b(engine: Engine, w: World) -> dict[str, Any]:
             "states": list(states),
             "counts": counts,
             "replies": list(replies),
+            "jobs": list(jobs),
             "views": views,
             "tokens": tokens,
         }
@@ -129,8 +149,9 @@ def routes(app: Any) -> list[tuple[str, str, APIRoute]]:
 def test_every_route_hides_brand_b(engine: Engine, world: World) -> None:
     c = client(engine)
     csrf = login(c, "alice")  # admin of A: the strongest role that is not B's
-    before = snapshot_b(engine, world)
     params = b_params(world)
+    params["job_id"] = job_of_b(engine, world)
+    before = snapshot_b(engine, world)
     walked = 0
     for method, path, route in routes(c.app):
         if path in ("/events", "/login", "/logout"):

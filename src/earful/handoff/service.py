@@ -184,3 +184,11 @@ def jobs_of(session: Session, handoff_row: Handoff) -> list[OutboundJob]:
         for j in replies_repo.jobs_of_conversation(session, handoff_row.conversation_id)
         if j.handoff_id == handoff_row.id
     ]
+
+
+def conversation_handoffs(
+    session: Session, principal: Principal, conv_id: int
+) -> list[tuple[Handoff, list[OutboundJob]]]:
+    """The conversation's handoffs with their jobs, for the conversation view."""
+    conv = access_conversation(session, principal, conv_id)
+    return [(h, jobs_of(session, h)) for h in replies_repo.handoffs_of(session, conv.id)]

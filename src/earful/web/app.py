@@ -22,6 +22,7 @@ from earful.errors import DomainError, NotAuthenticated
 from earful.inbox import endpoints as inbox_endpoints
 from earful.inbox.live import Hub, Tail
 from earful.inbox.schemas import alert_out
+from earful.replies import endpoints as replies_endpoints
 from earful.web.render import TEMPLATES, render
 from earful.web.security import SecurityHeaders, Sessions, csrf_protect
 from earful.worker import metrics as worker_metrics
@@ -109,6 +110,7 @@ def create_app(
     app.include_router(inbox_endpoints.api)
     app.include_router(dashboard_endpoints.html)
     app.include_router(dashboard_endpoints.api)
+    app.include_router(replies_endpoints.html)  # engagement: jobs, compliments, handoff
     app.include_router(worker_metrics.router(engine))  # GET /metrics, for Prometheus
     STATIC.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
