@@ -124,6 +124,17 @@ class IngestRepository:
 
     # ------------------------------------------------------------ reads
 
+    def _ids(self, table: Table, keys: Iterable[PostKey]) -> dict[PostKey, int]:
+        """{(network, external id): id} of rows of ``table`` (posts or identities)."""
+        ids: dict[PostKey, int] = {}
+        for network, exts in _by_network(keys).items():
+            for chunk in _chunks(exts):
+                q = select(table.c.external_id, table.c.id).where(
+                    table.c.network == network, table.c.external_id.in_(chunk)
+                )
+                ids.update(((network, ext), i) for ext, i in self.conn.execute(q))
+        return ids
+
     def existing_posts(self, keys: Iterable[PostKey]) -> set[PostKey]:
         found: set[PostKey] = set()
         for network, ids in _by_network(keys).items():
@@ -231,14 +242,7 @@ class IngestRepository:
             list(rows.values()),
             ("network", "external_id"),
         )
-        ids: dict[tuple[str, str], int] = {}
-        for network, authors in _by_network(rows).items():
-            for chunk in _chunks(authors):
-                q = select(identities_t.c.external_id, identities_t.c.id).where(
-                    identities_t.c.network == network, identities_t.c.external_id.in_(chunk)
-                )
-                ids.update(((network, ext), i) for ext, i in self.conn.execute(q))
-        return ids
+        return self._ids(identities_t, rows)
 
     def insert_posts(
         self,
@@ -280,15 +284,7 @@ class IngestRepository:
         if not rows:
             return {}
         self._bulk_insert(posts_t, POST_COLUMNS, rows, ("network", "external_id"))
-        ids: dict[PostKey, int] = {}
-        keys = [(c.post.network, c.post.external_id) for c in batch]
-        for network, exts in _by_network(keys).items():
-            for chunk in _chunks(exts):
-                q = select(posts_t.c.external_id, posts_t.c.id).where(
-                    posts_t.c.network == network, posts_t.c.external_id.in_(chunk)
-                )
-                ids.update(((network, ext), i) for ext, i in self.conn.execute(q))
-        return ids
+        return self._ids(posts_t, [(c.post.network, c.post.external_id) for c in batch])
 
     def apply_threads(
         self,
