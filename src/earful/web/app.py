@@ -16,6 +16,8 @@ from sqlalchemy import Engine, select
 
 from earful.auth import endpoints as auth_endpoints
 from earful.config import get_settings
+from earful.connectors import meta as meta_webhooks
+from earful.connectors import webhook as signed_webhooks
 from earful.dashboard import endpoints as dashboard_endpoints
 from earful.db import session_factory
 from earful.errors import DomainError, NotAuthenticated
@@ -112,6 +114,11 @@ def create_app(
     app.include_router(dashboard_endpoints.api)
     app.include_router(replies_endpoints.html)  # engagement: jobs, compliments, handoff
     app.include_router(worker_metrics.router(engine))  # GET /metrics, for Prometheus
+    # Network webhooks (/webhooks/...): no login by design; every delivery is checked
+    # against its source's signing secret, sealed with the same key as the credentials.
+    sources_key = secret_key or get_settings().secret_key
+    app.include_router(meta_webhooks.router(engine, sources_key))
+    app.include_router(signed_webhooks.router(engine, sources_key))
     STATIC.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
