@@ -263,7 +263,10 @@ class IngestRepository:
                     identity_ids[(p.network, p.author_id)],
                     source_id,
                     p.text,
-                    lab.language or p.language,
+                    # The detector's answer, unless it is unsure and the network says.
+                    p.language
+                    if lab.language in (None, "unknown") and p.language
+                    else lab.language,
                     ts(p.created_at),
                     now,
                     p.url,
