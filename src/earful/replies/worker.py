@@ -247,13 +247,15 @@ class OutboundWorker:
 
     async def send(self, work: Work) -> Outcome:
         try:
-            await self.limits.acquire(work.network)
+            slot = await self.limits.acquire(work.network)
             try:
                 sent = await asyncio.wait_for(self._dispatch(work), self.attempt_timeout)
             except (TimeoutError, httpx.TimeoutException) as exc:
                 raise Ambiguous(f"no answer in time ({type(exc).__name__})") from None
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 raise Ambiguous(f"connection dropped ({type(exc).__name__})") from None
+            finally:  # the request has surely arrived by now: its slot ages from here
+                self.limits.release(work.network, slot)
         except Ambiguous as exc:
             if self.idempotent(work):
                 return self._transient(work, str(exc), None)
