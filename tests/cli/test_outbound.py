@@ -114,3 +114,19 @@ def test_mail_serve_files_an_answer(engine: Engine) -> None:
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert "1 messages filed" in out
+
+
+def test_hours_are_set_checked_and_explained(engine: Engine) -> None:
+    complaint(engine, FakeNetwork(), "http://fake.social")
+    runner = CliRunner()
+    ok = runner.invoke(app, ["outbound", "hours", "acme", "--timezone", "Europe/Paris",
+                             "--hours", '{"mon": [["09:00", "17:00"]]}', "--auto-ack",
+                             "--target-minutes", "30"])  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    assert "Europe/Paris" in ok.output and "auto-ack on" in ok.output
+    assert "would be answered by" in ok.output and "target of 30 min" in ok.output
+    bad = runner.invoke(
+        app, ["outbound", "hours", "acme", "--hours", '{"mon": [["17:00", "09:00"]]}']
+    )
+    assert bad.exit_code == 2 and "ends before it starts" in bad.output
+    assert runner.invoke(app, ["outbound", "hours", "nope"]).exit_code == 1

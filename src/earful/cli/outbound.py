@@ -167,6 +167,59 @@ def retry(
     console.print(f"job {job_id} queued again")
 
 
+@app.command("hours")
+def set_hours(
+    brand: Annotated[str, typer.Argument(help="Brand slug.")],
+    timezone: Annotated[str | None, typer.Option(help="IANA zone, e.g. Europe/Paris.")] = None,
+    hours_json: Annotated[
+        str | None,
+        typer.Option("--hours", help='JSON: {"mon": [["09:00", "17:00"]], ...}; {} = always.'),
+    ] = None,
+    auto_ack: Annotated[
+        bool | None, typer.Option("--auto-ack/--no-auto-ack", help="Acknowledge automatically.")
+    ] = None,
+    ack_backlog: Annotated[
+        int | None, typer.Option(help="Acknowledge in hours too from this many waiting (0: never).")
+    ] = None,
+    target_minutes: Annotated[int | None, typer.Option(help="Target response time.")] = None,
+    database: Database = None,
+) -> None:
+    """Set a brand's service hours and automatic acknowledgement; show the expectation now."""
+    import orjson
+
+    from earful.brands import repository as brands_repo
+    from earful.errors import BadInput
+
+    try:
+        spans = orjson.loads(hours_json) if hours_json is not None else None
+    except orjson.JSONDecodeError as exc:
+        err_console.print(f"[red]error:[/red] --hours is not JSON: {exc}")
+        raise typer.Exit(2) from None
+    engine = engine_or_exit(database)
+    with transaction(engine) as session:
+        found = brands_repo.by_slug(session, brand)
+        if found is None:
+            err_console.print(f"[red]error:[/red] no brand {brand!r}")
+            raise typer.Exit(1)
+        try:
+            s = acknowledge.set_hours(
+                session, found.id, timezone=timezone, spans=spans, auto_ack=auto_ack,
+                ack_backlog=ack_backlog, target_minutes=target_minutes,
+            )  # fmt: skip
+        except BadInput as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        _, e = acknowledge.brand_expectation(session, found.id, utcnow())
+        console.print(
+            f"{brand}: {s.timezone}, hours {orjson.dumps(s.hours).decode()}, auto-ack "
+            f"{'on' if s.auto_ack else 'off'} (backlog {s.ack_backlog}); now "
+            f"{'open' if e.open_now else 'closed'}, a customer writing now would be answered "
+            f"by {e.answer_by:%Y-%m-%d %H:%M} UTC ({e.basis})"
+            if e.answer_by
+            else "no service hours at all: no time can be promised"
+        )
+
+
 @mail_app.command("serve")
 def mail_serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from earful.auth.access import access_conversation
 from earful.auth.service import Principal
 from earful.errors import BadInput
-from earful.models import Brand, JobKind, OutboundJob
+from earful.models import Brand, EngagementSettings, JobKind, OutboundJob
 from earful.replies import compose, hours, service
 from earful.replies import repository as repo
 
@@ -85,3 +85,40 @@ def acknowledge_waiting(
             jobs.append(job)
     session.flush()
     return jobs
+
+
+def set_hours(
+    session: Session,
+    brand_id: int,
+    *,
+    timezone: str | None = None,
+    spans: dict[str, list[list[str]]] | None = None,
+    auto_ack: bool | None = None,
+    ack_backlog: int | None = None,
+    ack_template: str | None = None,
+    target_minutes: int | None = None,
+) -> EngagementSettings:
+    """Change a brand's service hours and expectations; bad hours are refused, not stored."""
+    settings = repo.settings_for_update(session, brand_id)
+    tz = timezone if timezone is not None else settings.timezone
+    new_hours = spans if spans is not None else settings.hours
+    hours.parse(tz, new_hours)  # BadInput says which day and value
+    settings.timezone, settings.hours = tz, new_hours
+    if auto_ack is not None:
+        settings.auto_ack = auto_ack
+    if ack_backlog is not None:
+        if ack_backlog < 0:
+            raise BadInput("the backlog threshold is 0 (never) or more")
+        settings.ack_backlog = ack_backlog
+    if ack_template is not None:
+        if ack_template and "{when}" not in ack_template:
+            raise BadInput("the acknowledgement must say when: put {when} in it")
+        settings.ack_template = ack_template or None
+    if target_minutes is not None:
+        if target_minutes < 1:
+            raise BadInput("the target response time is at least 1 minute")
+        brand = session.get(Brand, brand_id)
+        assert brand is not None
+        brand.target_response_minutes = target_minutes
+    session.flush()
+    return settings
