@@ -319,6 +319,7 @@ class FakeHelpScout(_Fake):
     threads: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
     created: int = 0
+    rejected: int = 0  # 429s answered for the quota (not injected faults)
     token_requests: int = 0
     _ids: Any = field(default_factory=lambda: itertools.count(2391938111))
 

@@ -336,3 +336,22 @@ def test_webhook_with_the_wrong_secret_fails_clearly(
     job, _ = job_of(desk, hid)
     assert job.state == JobState.FAILED and "refused our signature" in (job.reason or "")
     assert fake.refused == 1 and not fake.deliveries
+
+
+def test_helpscout_spent_minute_quota_defers_without_a_request(
+    desk: Desk, helpscout: tuple[FakeHelpScout, str]
+) -> None:
+    fake, url = helpscout
+    fake.limit = 1  # one request this minute: the creation spends it
+    settings, client = hs(url)
+    first = hand_off(desk, "helpscout", settings)
+    second = hand_off(desk, "helpscout", settings)
+    w = worker(desk, "helpscout", client)
+    w.concurrency = 1  # one after the other: the second sees the spent quota
+    summary = asyncio.run(w.run_once())
+    assert (summary.sent, summary.retried) == (1, 1)
+    assert fake.created == 1 and fake.rejected == 0, fake.requests  # no 429 earned
+    states = {job_of(desk, h)[0].state for h in (first, second)}
+    assert states == {JobState.SENT, JobState.QUEUED}
+    [waiting] = [job_of(desk, h)[0] for h in (first, second) if job_of(desk, h)[0].reason]
+    assert "quota is spent" in (waiting.reason or "")

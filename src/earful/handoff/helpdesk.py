@@ -21,9 +21,10 @@ customer again; Help Scout also gets the customer-visible transcript as the cust
 thread. Updates are pulled by :mod:`earful.handoff.sync`.
 
 Errors: 429 waits for ``Retry-After`` (Zendesk) / ``X-RateLimit-Retry-After`` (Help
-Scout); 5xx retries with backoff; 401/403 are credentials; a validation error (Zendesk
-``RecordInvalid`` 422, Help Scout 400 ``_embedded.errors``) fails the job with the field
-names the helpdesk gave.
+Scout), and when Help Scout's ``X-RateLimit-Remaining-Minute`` reaches 0 the next call
+is deferred a minute without being sent; 5xx retries with backoff; 401/403 are
+credentials; a validation error (Zendesk ``RecordInvalid`` 422, Help Scout 400
+``_embedded.errors``) fails the job with the field names the helpdesk gave.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from earful.replies.worker import Work
 
 ZENDESK_CREATED_COMMENTS = 1  # comments the ticket is born with (ours)
 HELPSCOUT_CREATED_THREADS = 2  # threads the conversation is born with (ours)
+QUOTA_WINDOW_S = 60.0  # Help Scout counts requests per minute
 
 
 def _seconds(value: str | None) -> float | None:
@@ -225,6 +227,7 @@ class HelpScoutClient:
     _expires: float = 0.0
     _lock: asyncio.Lock | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    _not_before: float = 0.0  # X-RateLimit-Remaining-Minute hit 0: wait for the next minute
 
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -258,12 +261,18 @@ class HelpScoutClient:
             return self._token
 
     async def _call(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        wait = self._not_before - time.monotonic()
+        if wait > 0:  # the minute's quota is spent: do not earn a 429, come back later
+            raise Retry("Help Scout: this minute's request quota is spent", wait)
         for refresh in (False, True):
             token = await self.token(refresh=refresh)
             headers = {"Authorization": f"Bearer {token}"}
             response = await self._http().request(method, url, headers=headers, **kw)
             if response.status_code != 401:  # an expired token: fetch one and try again
                 break
+        quota = response.headers.get("x-ratelimit-remaining-minute", "").strip()
+        if response.status_code < 400 and quota == "0":  # (a 429 says when itself)
+            self._not_before = time.monotonic() + QUOTA_WINDOW_S
         _raise_for(response, helpscout_error(response), "x-ratelimit-retry-after")
         return response
 
