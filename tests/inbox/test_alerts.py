@@ -46,13 +46,13 @@ def test_open_alerts_show_on_inbox_and_dashboard(sqlite_engine: Engine) -> None:
     login(c, "alice")
     inbox = c.get("/inbox").text
     assert "negative spike: 41 posts in the window, 2.0 expected" in inbox
-    assert "77 posts" not in inbox and "999" not in inbox and SECRET_B not in inbox
+    assert "77 posts" not in inbox and "999 posts" not in inbox and SECRET_B not in inbox
     board = c.get(f"/api/v1/brands/{w.slug_a}/dashboard").json()
     assert [a["title"] for a in board["alerts"]] == [
         "negative spike: 41 posts in the window, 2.0 expected"
     ]
     csv = c.get(f"/brands/{w.slug_a}/dashboard.csv", params={"chart": "alerts"}).text
-    assert "41 posts" in csv and "999" not in csv
+    assert "41 posts" in csv and "999 posts" not in csv
 
 
 def test_new_alert_reaches_the_live_feed_of_its_brand_only(sqlite_engine: Engine) -> None:
@@ -74,4 +74,4 @@ def test_new_alert_reaches_the_live_feed_of_its_brand_only(sqlite_engine: Engine
         text = "".join(r.iter_text())
     assert "event: alert" in text
     assert "negative spike: 42 posts in the window" in text
-    assert "999" not in text
+    assert "999 posts" not in text
