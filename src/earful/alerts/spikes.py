@@ -209,8 +209,10 @@ def _judge(
         seasonal = []
     expected = baseline([span * x for x in recent], seasonal, span * settings.floor)
     ratio = observed / expected
+    if ratio < settings.min_ratio:
+        return None  # the cheap test first: most windows stop here
     surprise = poisson_surprise(observed, expected)
-    if ratio < settings.min_ratio or surprise < settings.sensitivity:
+    if surprise < settings.sensitivity:
         return None
     ids = sorted(p for c in cells for p in posts.get(c, []))[: settings.max_posts]
     return Spike(brand, kind, start, start + span * w, observed, expected, ratio, surprise, ids)
