@@ -31,6 +31,8 @@ from earful.models import Brand
 from earful.pipeline.runner import Pipeline
 from earful.pipeline.schema import PostIn
 
+HOLD_TRIES = 3
+
 
 @dataclass(slots=True)
 class Step:
@@ -161,6 +163,12 @@ def plan(
                 break
             rate, seed = rate * 2, seed + 1
         result = Capacity(queries=queries, bound_s=bound_s, steps=steps)
-        if hold_s > 0 and result.sustainable_rate:
-            result.hold = run_step(pipeline, engine, result.sustainable_rate, hold_s, 999, bound_s)
+        rate = result.sustainable_rate
+        for attempt in range(HOLD_TRIES if hold_s > 0 and rate else 0):
+            # A short step can hold a rate a long run cannot (the database grows): back off
+            # by a quarter until the long run holds too.
+            result.hold = run_step(pipeline, engine, rate, hold_s, 999 - attempt, bound_s)
+            if result.hold.sustainable:
+                break
+            rate = int(rate * 0.75)
     return result
