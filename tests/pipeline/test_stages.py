@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from earful.models.conversation import ConversationStatus
 from earful.pipeline import stages
-from earful.pipeline.keyword_matcher import KeywordMatcher
 from earful.pipeline.schema import EMPTY_LABELS, Classified, PostIn
 from earful.pipeline.stages import BrandAccounts, ThreadIndex
+from tests.pipeline.fake_matcher import KeywordMatcher
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,6 +1,7 @@
-"""Placeholder matcher: a brand's keywords as whole words, case-insensitive.
+"""A fake matcher for stage tests: a brand's keywords as whole words, case-insensitive.
 
-The listening query language (``earful.listening``) replaces it when a brand has queries.
+Production matching is the listening engine (``earful.listening``); this keeps the stage
+tests independent of it.
 """
 
 from __future__ import annotations
