@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 KINDS = ("negative", "volume")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -63,8 +64,13 @@ class Spike:
 def window_of(when: datetime, window: timedelta) -> datetime:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    steps = (when - EPOCH) // window
-    return EPOCH + steps * window
+    return _window_start(int(when.timestamp() // window.total_seconds()), window)
+
+
+@lru_cache(maxsize=4096)
+def _window_start(step: int, window: timedelta) -> datetime:
+    # A batch's posts fall in a handful of windows: build each datetime once.
+    return EPOCH + step * window
 
 
 def poisson_surprise(observed: int, expected: float) -> float:
@@ -194,6 +200,17 @@ def _judge(
     observed = sum(counts.get(c, 0) for c in cells)
     if observed < settings.min_count:
         return None
+    # The baseline is at least the local level (median of the last LOCAL windows): test
+    # against that cheap lower bound first, since most windows of a busy brand stop here.
+    local = [
+        counts.get((brand, kind, start - i * w), 0)
+        for i in range(1, min(LOCAL, settings.history) + 1)
+        if start - i * w >= known
+    ]
+    if local:
+        lower = span * max(settings.floor, float(statistics.median(local)))
+        if observed < settings.min_ratio * lower:
+            return None
     recent = [
         counts.get((brand, kind, start - i * w), 0)
         for i in range(1, settings.history + 1)
