@@ -37,6 +37,8 @@ def _decode_json(raw: bytes) -> Any:
 
 
 def _str(value: Any, what: str, required: bool = True) -> str | None:
+    if type(value) is str and value:  # the common case, first
+        return value
     if value is None or value == "":
         if required:
             raise BadRecord(f"missing {what}")
