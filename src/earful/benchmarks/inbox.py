@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from sqlalchemy import Connection, Engine, text
 
 from earful.auth.service import create_user
@@ -32,6 +33,7 @@ from earful.brands.service import create_brand
 from earful.db import make_engine, transaction
 from earful.migrate import upgrade
 from earful.models import Role
+from earful.models.search import sqlite_bulk_indexing
 
 SIZES = {"quick": 300, "default": 100_000, "large": 1_000_000}  # conversations
 POSTS_PER_CONVERSATION = 10
@@ -129,8 +131,6 @@ def generate(engine: Engine, conversations: int, posts_per: int = POSTS_PER_CONV
                 "FROM bench_convs"
             )
         )
-        if dialect == "sqlite":  # index the text once at the end, not row by row
-            conn.execute(text("DROP TRIGGER posts_fts_insert"))
         pick = f"{r(VOCABULARY)} % (1 + {r(VOCABULARY)})"
         if dialect == "postgresql":
             word = f"wa.a[1 + {pick}]"
@@ -139,34 +139,27 @@ def generate(engine: Engine, conversations: int, posts_per: int = POSTS_PER_CONV
             word = f"(SELECT w FROM bench_words WHERE i = c.id * 0 + {pick})"
             words_from = ""
         body = " || ' ' || ".join([word] * 8)
-        for k in range(posts_per):
-            conn.execute(
-                text(
-                    "INSERT INTO posts (id, network, external_id, identity_id, text, language, "
-                    "created_at, ingested_at, from_brand, sentiment, sentiment_score, intent, "
-                    "urgency) "
-                    f"SELECT (c.id - 1) * {posts_per} + {k + 1}, c.network, "
-                    f"'p' || c.id || '-{k}', c.id, {body}, 'en', "
-                    f"{_ago(dialect, f'c.age - {k}')}, {_ago(dialect, '0')}, "
-                    f"{'TRUE' if k % 3 == 1 else 'FALSE'}, "
-                    f"{_pick(dialect, SENTIMENTS)}, {r(1000)} / 1000.0, "
-                    f"{_pick(dialect, INTENTS)}, {r(4)} FROM bench_convs c{words_from}"
+        with sqlite_bulk_indexing(conn):  # the text indexed once, not row by row
+            for k in range(posts_per):
+                conn.execute(
+                    text(
+                        "INSERT INTO posts (id, network, external_id, identity_id, text, language, "
+                        "created_at, ingested_at, from_brand, sentiment, sentiment_score, intent, "
+                        "urgency) "
+                        f"SELECT (c.id - 1) * {posts_per} + {k + 1}, c.network, "
+                        f"'p' || c.id || '-{k}', c.id, {body}, 'en', "
+                        f"{_ago(dialect, f'c.age - {k}')}, {_ago(dialect, '0')}, "
+                        f"{'TRUE' if k % 3 == 1 else 'FALSE'}, "
+                        f"{_pick(dialect, SENTIMENTS)}, {r(1000)} / 1000.0, "
+                        f"{_pick(dialect, INTENTS)}, {r(4)} FROM bench_convs c{words_from}"
+                    )
                 )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO conversation_posts (conversation_id, post_id) "
-                    f"SELECT id, (id - 1) * {posts_per} + {k + 1} FROM bench_convs"
+                conn.execute(
+                    text(
+                        "INSERT INTO conversation_posts (conversation_id, post_id) "
+                        f"SELECT id, (id - 1) * {posts_per} + {k + 1} FROM bench_convs"
+                    )
                 )
-            )
-        if dialect == "sqlite":
-            conn.execute(text("INSERT INTO posts_fts(posts_fts) VALUES ('rebuild')"))
-            conn.execute(
-                text(
-                    "CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN "
-                    "INSERT INTO posts_fts(rowid, text) VALUES (new.id, new.text); END"
-                )
-            )
         # The triage state as refresh_states would write it (score and key of priority.py).
         score = "(0.75 * urgency + CASE WHEN sentiment = 'negative' THEN sscore ELSE 0 END)"
         epoch = (
@@ -344,7 +337,6 @@ def _new_post(conn: Connection, conv_id: int, post_id: int) -> None:
 
 def sse_latency(engine: Engine, size: Size, label: str) -> Figure:
     """p99 ms from a post's commit (by another writer) to its event on an open /events."""
-    import httpx
     import uvicorn
 
     from earful.web.app import create_app
@@ -371,16 +363,20 @@ def sse_latency(engine: Engine, size: Size, label: str) -> Figure:
 
         def listen() -> None:
             ttl = 30 + samples * 0.2  # ends on its own even if nobody closes it
-            with client.stream("GET", f"{base}/events", params={"ttl": ttl}) as r:
-                event = ""
-                for line in r.iter_lines():
-                    ready.set()
-                    if stop.is_set():
-                        return
-                    if line.startswith("event:"):
-                        event = line[6:].strip()
-                    elif line.startswith("data:") and event == "inbox":
-                        arrived.setdefault(line[5:].strip(), time.perf_counter())
+            try:
+                with client.stream("GET", f"{base}/events", params={"ttl": ttl}) as r:
+                    event = ""
+                    for line in r.iter_lines():
+                        ready.set()
+                        if stop.is_set():
+                            return
+                        if line.startswith("event:"):
+                            event = line[6:].strip()
+                        elif line.startswith("data:") and event == "inbox":
+                            arrived.setdefault(line[5:].strip(), time.perf_counter())
+            except httpx.TransportError:
+                if not stop.is_set():  # closing the client at the end cuts the stream
+                    raise
 
         listener = threading.Thread(target=listen, daemon=True)
         listener.start()
