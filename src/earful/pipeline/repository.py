@@ -7,7 +7,7 @@ trips whatever its size; the same statements run on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -75,6 +75,9 @@ CHUNK = 900  # keeps IN lists under every backend's bound-parameter limit
 
 
 T = TypeVar("T")
+K = TypeVar("K")
+# Per batch post: (created time as stored, identity id, written by the brand itself).
+Authors = dict[PostKey, tuple[Any, int, bool]]
 
 
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
@@ -116,16 +119,47 @@ class IngestRepository:
         columns: Sequence[str],
         rows: list[tuple[object, ...]],
         conflict: Sequence[str],
-    ) -> None:
-        """executemany straight on the driver: the ingest hot path skips per-row compiling."""
+    ) -> int:
+        """executemany straight on the driver (the ingest hot path skips per-row compiling);
+        returns how many rows went in."""
         if not rows:
-            return
+            return 0
         sql = (
             f"INSERT INTO {table.name} ({', '.join(columns)}) "
             f"VALUES ({', '.join([self._placeholder] * len(columns))}) "
             f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
         )
-        self.conn.exec_driver_sql(sql, rows)
+        return self.conn.exec_driver_sql(sql, rows).rowcount
+
+    def _insert_new(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        rows: list[tuple[object, ...]],
+        conflict: Sequence[str],
+        keys: Sequence[K],
+        lookup: Callable[[Sequence[K]], dict[K, int]],
+    ) -> dict[K, int]:
+        """Insert ``rows`` (``keys[i]`` names ``rows[i]``); returns {key: id}.
+
+        SQLite gives a new row the largest rowid plus one. So when every row went in and
+        the largest id grew by exactly their number, nobody else wrote in between and the
+        ids are that range in row order: the read-back query is skipped. Otherwise (a
+        conflict, a concurrent writer, PostgreSQL) the ids are looked up.
+        """
+        if not rows:
+            return {}
+        if not self.sqlite:
+            self._bulk_insert(table, columns, rows, conflict)
+            return lookup(keys)
+        top = f"SELECT coalesce(max(id), 0) FROM {table.name}"
+        before = self.conn.exec_driver_sql(top).scalar_one()
+        inserted = self._bulk_insert(table, columns, rows, conflict)
+        if inserted == len(rows):
+            after = self.conn.exec_driver_sql(top).scalar_one()
+            if after - before == len(rows):
+                return dict(zip(keys, range(before + 1, after + 1), strict=True))
+        return lookup(keys)
 
     # ------------------------------------------------------------ reads
     # Driver SQL with the whole key list as one parameter (a JSON array read by json_each
@@ -235,7 +269,7 @@ class IngestRepository:
     # ------------------------------------------------------------ writes
 
     def identities(self, posts: Sequence[PostIn]) -> dict[tuple[str, str], int]:
-        """Upsert the authors; returns {(network, author id): identity id}."""
+        """Find or create the authors; returns {(network, author id): identity id}."""
         rows: dict[tuple[str, str], tuple[object, ...]] = {}
         now = self.ts(utcnow())
         for p in posts:
@@ -244,38 +278,45 @@ class IngestRepository:
                 rows[key] = (p.network, p.author_id, p.author_handle, p.author_name, now)
         if not rows:
             return {}
-        self._bulk_insert(
-            identities_t,
-            ("network", "external_id", "handle", "display_name", "created_at"),
-            list(rows.values()),
-            ("network", "external_id"),
+        ids = self._ids(identities_t, rows)
+        new = [key for key in rows if key not in ids]
+        ids.update(
+            self._insert_new(
+                identities_t,
+                ("network", "external_id", "handle", "display_name", "created_at"),
+                [rows[key] for key in new],
+                ("network", "external_id"),
+                new,
+                lambda keys: self._ids(identities_t, keys),
+            )
         )
-        return self._ids(identities_t, rows)
+        return ids
 
     def insert_posts(
-        self,
-        batch: Sequence[Classified],
-        identity_ids: dict[tuple[str, str], int],
-        source_id: int | None,
+        self, batch: Sequence[Classified], authors: Authors, source_id: int | None
     ) -> dict[PostKey, int]:
+        """Store the batch's posts (none of them stored yet) and index their text."""
         now = self.ts(utcnow())
-        ts = self.ts
         rows: list[tuple[object, ...]] = []
+        keys: list[PostKey] = []
         for c in batch:
             p = c.post
             lab = c.labels
+            key = (p.network, p.external_id)
+            stamp, identity, _ = authors[key]
+            keys.append(key)
             rows.append(
                 (
                     p.network,
                     p.external_id,
-                    identity_ids[(p.network, p.author_id)],
+                    identity,
                     source_id,
                     p.text,
                     # The detector's answer, unless it is unsure and the network says.
                     p.language
                     if lab.language in (None, "unknown") and p.language
                     else lab.language,
-                    ts(p.created_at),
+                    stamp,
                     now,
                     p.url,
                     p.reply_to,
@@ -292,22 +333,26 @@ class IngestRepository:
                     c.model_version,
                 )
             )
-        if not rows:
-            return {}
         with sqlite_bulk_indexing(self.conn):
-            self._bulk_insert(posts_t, POST_COLUMNS, rows, ("network", "external_id"))
-        return self._ids(posts_t, [(c.post.network, c.post.external_id) for c in batch])
+            return self._insert_new(
+                posts_t,
+                POST_COLUMNS,
+                rows,
+                ("network", "external_id"),
+                keys,
+                lambda missing: self._ids(posts_t, missing),
+            )
 
     def apply_threads(
         self,
         plan: ThreadPlan,
         routing: RoutePlan,
         post_ids: dict[PostKey, int],
-        authors: dict[PostKey, tuple[datetime, int, bool]],
+        authors: Authors,
     ) -> dict[ConvKey, int]:
         """Create, merge and fill conversations; returns {plan key: conversation id}.
 
-        ``authors`` gives each batch post's (time, identity id, written by the brand).
+        ``authors`` gives each batch post's (stored time, identity id, written by the brand).
         New conversations hold only batch posts, so their counts and times are known here;
         existing ones touched by the batch are recounted in SQL.
         """
@@ -319,7 +364,6 @@ class IngestRepository:
             now = self.ts(utcnow())
             rows: list[tuple[object, ...]] = []
             roots: dict[tuple[int, int], ConvKey] = {}
-            ts = self.ts
             for n in plan.new_conversations:
                 posts = members_of[n.key]
                 if len(posts) > 1:  # most new conversations are one post: skip the sort
@@ -333,22 +377,23 @@ class IngestRepository:
                         n.brand_id,
                         customer or first[1],
                         routing.statuses.get(n.key, ConversationStatus.NEW).value,
-                        ts(first[0]),
-                        ts(authors[posts[-1]][0]) if len(posts) > 1 else ts(first[0]),
+                        first[0],
+                        authors[posts[-1]][0],
                         len(posts),
                         now,
                         root,
                     )
                 )
-            self._bulk_insert(
-                conversations_t, CONVERSATION_COLUMNS, rows, ("brand_id", "root_post_id")
+            ids.update(
+                self._insert_new(
+                    conversations_t,
+                    CONVERSATION_COLUMNS,
+                    rows,
+                    ("brand_id", "root_post_id"),
+                    [n.key for n in plan.new_conversations],
+                    lambda _: self._conversations_by_root(roots),
+                )
             )
-            sql = "SELECT brand_id, root_post_id, id FROM conversations WHERE {keys}"
-            for brand, root, cid in self._select(
-                sql, "root_post_id", sorted({root for _, root in roots})
-            ):
-                if (brand, root) in roots:
-                    ids[roots[(brand, root)]] = cid
         for old, into in plan.merges:
             self.conn.execute(
                 update(members_t)
@@ -374,6 +419,22 @@ class IngestRepository:
             self.conn.exec_driver_sql(
                 f"UPDATE conversations SET status = {p} WHERE id = {p}", changed
             )
+        return ids
+
+    def _conversations_by_root(self, roots: dict[tuple[int, int], ConvKey]) -> dict[ConvKey, int]:
+        """Ids of conversations by (brand, root post), for the plan keys in ``roots``."""
+        by_brand: dict[int, list[int]] = defaultdict(list)
+        for brand, root in roots:
+            by_brand[brand].append(root)
+        p = self._placeholder
+        ids: dict[ConvKey, int] = {}
+        for brand, posts in by_brand.items():
+            sql = f"SELECT root_post_id, id FROM conversations WHERE brand_id = {p} AND {{keys}}"
+            params = (brand, self._list(posts))
+            for root, cid in self.conn.exec_driver_sql(
+                sql.format(keys=self._in("root_post_id")), params
+            ):
+                ids[roots[(brand, root)]] = cid
         return ids
 
     def _refresh(self, conversation_ids: Sequence[int]) -> None:

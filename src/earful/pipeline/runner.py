@@ -146,15 +146,15 @@ class Pipeline:
 
         with _timed(clock, "store"):
             identity_ids = repo.identities([c.post for c in classified])
-            post_ids = repo.insert_posts(classified, identity_ids, source_id)
             authors = {
                 (c.post.network, c.post.external_id): (
-                    c.post.created_at,
+                    repo.ts(c.post.created_at),
                     identity_ids[(c.post.network, c.post.author_id)],
                     bool(c.own_brand_ids),
                 )
                 for c in classified
             }
+            post_ids = repo.insert_posts(classified, authors, source_id)
             conv_ids = repo.apply_threads(plan, routing, post_ids, authors)
             detect_after_batch(conn, classified)  # spike alerts over what is now stored
         out.ingested = len(classified)
