@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from earful.cli import bench, brands, conversations, demo, ingest, listening, serve, sources, users
+from earful.cli import (
+    bench,
+    bench_compare,
+    brands,
+    conversations,
+    demo,
+    ingest,
+    listening,
+    serve,
+    sources,
+    users,
+)
 from earful.cli import outbound as outbound_cli
 from earful.cli import understanding as understanding_cli
 from earful.cli import worker as worker_cli
@@ -20,6 +31,9 @@ app.command("ingest", help="Replay a file through the pipeline.")(ingest.ingest)
 app.command("serve", help="Serve the web inbox.")(serve.serve)
 app.command("demo", help="Load the demo corpus and serve the inbox.")(demo.demo)
 app.command("bench", help="Run the benchmark suites (figures beside their baselines).")(bench.bench)
+app.command("bench-compare", help="Compare two `earful bench --json` runs figure by figure.")(
+    bench_compare.bench_compare
+)
 app.command("train", help="Train a classifier from ../shared/data.")(understanding_cli.train)
 app.command("eval", help="Score a classifier on a labeled TSV.")(understanding_cli.evaluate)
 app.command("reclassify", help="Re-label posts of older models.")(understanding_cli.reclassify)
