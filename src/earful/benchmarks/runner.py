@@ -10,7 +10,20 @@ from typing import Any
 from earful.benchmarks.harness import Figure, Size
 
 # In the order `earful bench` runs them by default.
-SUITES = ("ingest", "matcher", "classify", "connectors", "inbox", "pipeline", "outbound", "workers")
+SUITES = (
+    "ingest",
+    "matcher",
+    "classify",
+    "connectors",
+    "inbox",
+    "pipeline",
+    "outbound",
+    "workers",
+    "load",
+    "soak",
+)
+# Run only when named (`earful bench soak`): a soak takes ten minutes.
+ON_DEMAND = ("soak",)
 
 
 def load(name: str) -> Callable[..., list[Figure]] | None:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from earful.benchmarks.capacity import plan
 from earful.benchmarks.harness import Figure, Size
-from earful.benchmarks.runner import SUITES, available, run_suite
+from earful.benchmarks.runner import ON_DEMAND, SUITES, available, run_suite
 from earful.cli.context import console, err_console
 
 
@@ -39,25 +39,51 @@ def bench(
     large: Annotated[bool, typer.Option("--large", help="Large sizes.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per figure.")] = False,
     database: Annotated[
-        str | None, typer.Option(help="PostgreSQL URL for the suites that compare backends.")
+        str | None,
+        typer.Option(
+            help="PostgreSQL URL: suites that compare backends add it; load, soak run on it."
+        ),
     ] = None,
     redis: Annotated[str | None, typer.Option(help="Redis URL for the worker suites.")] = None,
     queries: Annotated[int, typer.Option(help="capacity: listening queries.", min=0)] = 1000,
-    seconds: Annotated[float, typer.Option(help="capacity: seconds per load step.")] = 10.0,
+    seconds: Annotated[
+        float | None,
+        typer.Option(help="capacity: seconds per load step (10); load: seconds of load (60)."),
+    ] = None,
     bound_ms: Annotated[
         float, typer.Option(help="capacity: p99 latency and lag bound, ms.", min=1)
     ] = 2000.0,
     hold: Annotated[
         float, typer.Option(help="capacity: then replay the sustainable rate this many seconds.")
     ] = 0.0,
+    agents: Annotated[
+        int | None, typer.Option(help="load, soak: simulated agents (200; soak 20).", min=1)
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(help="load, soak: posts/s offered to the ingest (1000; soak 500).", min=1),
+    ] = None,
+    minutes: Annotated[
+        float | None, typer.Option(help="soak: minutes at a constant rate (10).", min=0.05)
+    ] = None,
+    think: Annotated[
+        float | None,
+        typer.Option(help="load, soak: an agent's mean think time between pages, s (5).", min=0),
+    ] = None,
 ) -> None:
     size: Size = "quick" if quick else "large" if large else "default"
     if suites == ["capacity"]:
         _capacity(
-            queries, 0.5 if quick else seconds, bound_ms / 1000, database, quick, as_json, hold
+            queries,
+            0.5 if quick else seconds or 10.0,
+            bound_ms / 1000,
+            database,
+            quick,
+            as_json,
+            hold,
         )
         return
-    names = suites or available()
+    names = suites or [n for n in available() if n not in ON_DEMAND]
     unknown = [n for n in names if n not in SUITES]
     if unknown:
         err_console.print(
@@ -69,7 +95,17 @@ def bench(
         err_console.print(f"[yellow]skip:[/yellow] suite {name!r} is not built yet")
     failed = False
     for name in [n for n in names if n not in missing]:
-        figures = run_suite(name, size, database=database, redis=redis)
+        figures = run_suite(
+            name,
+            size,
+            database=database,
+            redis=redis,
+            agents=agents,
+            rate=rate,
+            seconds=seconds,
+            minutes=minutes,
+            think=think,
+        )
         if as_json:
             for fig in figures:
                 sys.stdout.write(orjson.dumps(fig.as_json()).decode() + "\n")
