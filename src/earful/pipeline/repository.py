@@ -144,14 +144,18 @@ class IngestRepository:
 
         SQLite gives a new row the largest rowid plus one. So when every row went in and
         the largest id grew by exactly their number, nobody else wrote in between and the
-        ids are that range in row order: the read-back query is skipped. Otherwise (a
-        conflict, a concurrent writer, PostgreSQL) the ids are looked up.
+        ids are that range in row order: the read-back query is skipped. PostgreSQL copies
+        the rows into a staging table and inserts from it, returning the ids. Rows that
+        did not go in (a concurrent writer stored them first) are looked up.
         """
         if not rows:
             return {}
         if not self.sqlite:
-            self._bulk_insert(table, columns, rows, conflict)
-            return lookup(keys)
+            ids = self._copy_insert(table, columns, rows, conflict, keys)
+            missing = [k for k in keys if k not in ids]
+            if missing:
+                ids.update(lookup(missing))
+            return ids
         top = f"SELECT coalesce(max(id), 0) FROM {table.name}"
         before = self.conn.exec_driver_sql(top).scalar_one()
         inserted = self._bulk_insert(table, columns, rows, conflict)
@@ -160,6 +164,43 @@ class IngestRepository:
             if after - before == len(rows):
                 return dict(zip(keys, range(before + 1, after + 1), strict=True))
         return lookup(keys)
+
+    def _copy_insert(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        rows: list[tuple[object, ...]],
+        conflict: Sequence[str],
+        keys: Sequence[K],
+    ) -> dict[K, int]:
+        """PostgreSQL: COPY the rows into a session-local staging table, then one
+        ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`` (ids of the rows that
+        went in, by their conflict key). COPY streams the batch in one round trip."""
+        stage = f"earful_stage_{table.name}"
+        cols = ", ".join(columns)
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cur:
+            # Created once per database session; emptied at every commit (and a rollback
+            # takes the copied rows with it).
+            cur.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+                f"SELECT {cols} FROM {table.name} WITH NO DATA"
+            )
+            cur.execute(f"DELETE FROM {stage}")  # in case of a second call in one transaction
+            with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            at = [columns.index(c) for c in conflict]
+            by_conflict = {
+                tuple(row[i] for i in at): key for row, key in zip(rows, keys, strict=True)
+            }
+            cur.execute(
+                f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage} "
+                f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING "
+                f"RETURNING id, {', '.join(conflict)}"
+            )
+            return {by_conflict[tuple(found)]: ident for ident, *found in cur.fetchall()}
 
     # ------------------------------------------------------------ reads
     # Driver SQL with the whole key list as one parameter (a JSON array read by json_each
