@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlencode, urlsplit
 
@@ -36,6 +35,7 @@ from earful.connectors.base import (
     Retry,
     Sent,
 )
+from earful.connectors.batching import cancel, frame_batches
 from earful.connectors.http import RateGate, check, request
 from earful.connectors.registry import register
 from earful.connectors.wire import (
@@ -187,78 +187,55 @@ class Mastodon(LiveConnector, Actor):
             if batch.posts or batch.rejected:
                 yield batch
         except BaseException:
-            await _cancel(first)
+            await cancel(first)
             await frames.aclose()  # type: ignore[attr-defined]
             raise
-        async for batch in self._batches(first, frames, newest):
-            yield batch
+        async with contextlib.aclosing(self._batches(first, frames, newest)) as batches:
+            async for batch in batches:
+                yield batch
 
     async def _batches(
         self,
         first: asyncio.Future[tuple[str, Any]],
         frames: AsyncIterator[tuple[str, Any]],
         newest: str | None,
-    ) -> AsyncIterator[Batch]:
-        batch = Batch(posts=[], cursor=_cursor(newest))
-        deadline: float | None = None
-        pending: asyncio.Future[tuple[str, Any]] | None = first
+    ) -> AsyncGenerator[Batch, None]:
+        cursor = _cursor(newest)
         bad = 0
-        try:
-            while True:
-                wait = self.idle_timeout
-                if deadline is not None:
-                    wait = max(0.0, deadline - time.monotonic())
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(frames))
-                # asyncio.wait, not a timeout: a timeout would cancel the frame generator.
-                done, _ = await asyncio.wait({pending}, timeout=wait)
-                if not done:
-                    if deadline is None:
-                        return  # idle
-                    yield batch
-                    batch, deadline = Batch(posts=[], cursor=batch.cursor), None
-                    continue
-                try:
-                    event, payload = pending.result()
-                except StopAsyncIteration:
-                    if deadline is not None:
-                        yield batch
-                    raise Retry("stream ended") from None
-                except Retry:
-                    if deadline is not None:
-                        yield batch
-                    raise
-                finally:
-                    pending = None
-                if deadline is None:
-                    deadline = time.monotonic() + self.batch_wait_s
-                try:
-                    if event == "__frame__":
-                        what, item = parse_mastodon_frame(payload, self.instance)
+        chunks = frame_batches(
+            frames,
+            first=first,
+            size=self.batch_size,
+            wait_s=self.batch_wait_s,
+            idle_timeout=self.idle_timeout,
+        )
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                batch = Batch(posts=[], cursor=cursor)
+                for event, payload in chunk:
+                    try:
+                        if event == "__frame__":
+                            what, item = parse_mastodon_frame(payload, self.instance)
+                        else:
+                            what, item = mastodon_event(event, payload, self.instance)
+                    except BadRecord as exc:
+                        bad += 1
+                        raw = payload if isinstance(payload, bytes) else str(payload).encode()
+                        where = f"frame {bad} after {newest}"
+                        batch.rejected.append(Rejected(where, str(exc), raw))
+                        continue
+                    if what == "post":
+                        batch.posts.append(item)
+                        if item.external_id.startswith(self.instance + "/"):
+                            newest = _newer(newest, item.external_id.rpartition("/")[2])
+                            batch.cursor = cursor = _cursor(newest)
+                    elif what == "edit":
+                        batch.edited.append(item)
+                    elif what == "delete":
+                        batch.deleted.append(item)
                     else:
-                        what, item = mastodon_event(event, payload, self.instance)
-                except BadRecord as exc:
-                    bad += 1
-                    raw = payload if isinstance(payload, bytes) else str(payload).encode()
-                    batch.rejected.append(Rejected(f"frame {bad} after {newest}", str(exc), raw))
-                    continue
-                if what == "post":
-                    batch.posts.append(item)
-                    if item.external_id.startswith(self.instance + "/"):
-                        newest = _newer(newest, item.external_id.rpartition("/")[2])
-                        batch.cursor = _cursor(newest)
-                elif what == "edit":
-                    batch.edited.append(item)
-                elif what == "delete":
-                    batch.deleted.append(item)
-                else:
-                    batch.skipped += 1
-                if len(batch.posts) + len(batch.rejected) + batch.skipped >= self.batch_size:
-                    yield batch
-                    batch, deadline = Batch(posts=[], cursor=batch.cursor), None
-        finally:
-            await _cancel(pending)
-            await frames.aclose()  # type: ignore[attr-defined]
+                        batch.skipped += 1
+                yield batch
 
     async def _websocket(self) -> AsyncIterator[tuple[str, Any]]:
         ws_base = self.streaming.replace("https://", "wss://").replace("http://", "ws://")
@@ -361,14 +338,6 @@ class Mastodon(LiveConnector, Actor):
             key=str(uuid.uuid4()),
         )
         return Sent(self.external(str(doc["id"])), doc.get("url"))
-
-
-async def _cancel(task: asyncio.Future[Any] | None) -> None:
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
 
 
 def _newer(a: str | None, b: str) -> str:

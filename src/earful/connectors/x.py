@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -48,6 +47,7 @@ from earful.connectors.base import (
     Retry,
     Sent,
 )
+from earful.connectors.batching import cancel, frame_batches
 from earful.connectors.http import MAX_WAIT_S, RateGate, check, describe, request, reset_in
 from earful.connectors.registry import register
 from earful.connectors.wire import BadRecord, parse_time
@@ -472,14 +472,15 @@ class X(LiveConnector, Actor):
                     if backlog.posts or backlog.edited or backlog.rejected:
                         yield backlog
             except Retry as exc:
-                await _cancel(first)
+                await cancel(first)
                 raise Retry(exc.reason, self.reconnect.http_error()) from None
             except BaseException:
-                await _cancel(first)
+                await cancel(first)
                 raise
             self.reconnect.reset()  # a working connection: the next drop reconnects at once
-            async for batch in self._batches(first, lines, newest):
-                yield batch
+            async with contextlib.aclosing(self._batches(first, lines, newest)) as batches:
+                async for batch in batches:
+                    yield batch
 
     def _take(self, batch: Batch, tweet: Any, users: dict[str, Any], newest: str | None) -> Any:
         raw = orjson.dumps(tweet)
@@ -494,62 +495,42 @@ class X(LiveConnector, Actor):
 
     async def _batches(
         self, first: asyncio.Future[bytes], lines: AsyncIterator[bytes], newest: str | None
-    ) -> AsyncIterator[Batch]:
-        batch = Batch(posts=[], cursor=_cursor(newest))
-        deadline: float | None = None
-        pending: asyncio.Future[bytes] | None = first
+    ) -> AsyncGenerator[Batch, None]:
+        cursor = _cursor(newest)
         bad = 0
-        try:
-            while True:
-                wait = self.idle_timeout
-                if deadline is not None:
-                    wait = max(0.0, deadline - time.monotonic())
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(lines))
-                done, _ = await asyncio.wait({pending}, timeout=wait)
-                if not done:
-                    if deadline is None:
-                        return  # idle
-                    yield batch
-                    batch, deadline = Batch(posts=[], cursor=batch.cursor), None
-                    continue
-                try:
-                    line = pending.result()
-                except (StopAsyncIteration, Retry) as exc:
-                    if deadline is not None:
+        chunks = frame_batches(
+            lines,
+            first=first,
+            size=self.batch_size,
+            wait_s=self.batch_wait_s,
+            idle_timeout=self.idle_timeout,
+            end_delay=0.0,  # reconnect at once
+        )
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                batch = Batch(posts=[], cursor=cursor)
+                for line in chunk:
+                    try:
+                        what, item = parse_stream_line(line, self.user_id)
+                    except BadRecord as exc:
+                        bad += 1
+                        where = f"line {bad} after {newest}"
+                        batch.rejected.append(Rejected(where, str(exc), line))
+                        continue
+                    if what == "post":
+                        batch.posts.append(item)
+                        newest = _newer(newest, item.external_id)
+                        batch.cursor = cursor = _cursor(newest)
+                    elif what == "edit":
+                        batch.edited.append(item)
+                        newest = _newer(newest, str(orjson.loads(line)["data"]["id"]))
+                        batch.cursor = cursor = _cursor(newest)
+                    elif what == "delete":
+                        batch.deleted.append(item)
+                    elif what == "error":
                         yield batch
-                    if isinstance(exc, Retry):
-                        raise
-                    raise Retry("stream ended", 0.0) from None  # reconnect at once
-                finally:
-                    pending = None
-                if deadline is None:
-                    deadline = time.monotonic() + self.batch_wait_s
-                try:
-                    what, item = parse_stream_line(line, self.user_id)
-                except BadRecord as exc:
-                    bad += 1
-                    batch.rejected.append(Rejected(f"line {bad} after {newest}", str(exc), line))
-                    continue
-                if what == "post":
-                    batch.posts.append(item)
-                    newest = _newer(newest, item.external_id)
-                    batch.cursor = _cursor(newest)
-                elif what == "edit":
-                    batch.edited.append(item)
-                    newest = _newer(newest, str(orjson.loads(line)["data"]["id"]))
-                    batch.cursor = _cursor(newest)
-                elif what == "delete":
-                    batch.deleted.append(item)
-                elif what == "error":
-                    if deadline is not None:
-                        yield batch
-                    raise Retry(f"stream error: {item}", 0.0)
-                if len(batch.posts) + len(batch.rejected) + len(batch.edited) >= self.batch_size:
-                    yield batch
-                    batch, deadline = Batch(posts=[], cursor=batch.cursor), None
-        finally:
-            await _cancel(pending)
+                        raise Retry(f"stream error: {item}", 0.0)
+                yield batch
 
     # ------------------------------------------------------------ act
 
@@ -602,14 +583,6 @@ async def _lines(response: httpx.Response) -> AsyncIterator[bytes]:
         raise Retry("no data or keep-alive for too long", 0.0) from None
     except httpx.TransportError as exc:
         raise Retry(f"stream connection lost: {type(exc).__name__}", 0.0) from None
-
-
-async def _cancel(task: asyncio.Future[Any] | None) -> None:
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
 
 
 def _newer(a: str | None, b: str) -> str:
