@@ -32,8 +32,8 @@ GROWTH_BOUND = 0.10
 
 SIZES: dict[Size, Spec] = {
     "quick": replace(LOAD_SIZES["quick"], seconds=4, agents=2, preload=200, baseline_cycles=1),
-    "default": Spec(agents=20, rate=500, seconds=600, sample_s=5.0, label="soak"),
-    "large": Spec(agents=20, rate=500, seconds=3600, sample_s=10.0, label="soak"),
+    "default": Spec(agents=20, rate=1000, seconds=600, sample_s=5.0, label="soak"),
+    "large": Spec(agents=20, rate=1000, seconds=3600, sample_s=10.0, label="soak"),
 }
 
 

@@ -61,7 +61,7 @@ def bench(
     ] = None,
     rate: Annotated[
         float | None,
-        typer.Option(help="load, soak: posts/s offered to the ingest (1000; soak 500).", min=1),
+        typer.Option(help="load, soak: posts/s offered to the ingest (1000).", min=1),
     ] = None,
     minutes: Annotated[
         float | None, typer.Option(help="soak: minutes at a constant rate (10).", min=0.05)
