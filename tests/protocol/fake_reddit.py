@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,6 +138,8 @@ class FakeReddit:
     remaining: float = 600.0  # X-Ratelimit-Remaining after the next request is counted
     reset_s: int = 1
     revoke_tokens: bool = False  # the next API call finds its token expired (401)
+    broken: list[Any] = field(default_factory=list)  # children added, as is, to first pages
+    answers: list[Any] = field(default_factory=list)  # bodies for the next listing requests
 
     # ---------------------------------------------------------------- state
 
@@ -179,7 +182,11 @@ class FakeReddit:
         }
 
     def _json(self, doc: Any, status: int = 200) -> Response:
-        return JSONResponse(doc, status_code=status, headers=self._headers())
+        # The standard module, ASCII-escaped: a lone surrogate ("\ud83d" from a cut emoji)
+        # or an integer over 64 bits goes out as JSON can write it.
+        return Response(
+            json.dumps(doc), status, headers=self._headers(), media_type="application/json"
+        )
 
     def _gate(self, request: Request) -> Response | None:
         self.requests.append(f"{request.method} {request.url.path}?{request.url.query}")
@@ -239,6 +246,8 @@ class FakeReddit:
         )
 
     def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
+        if self.answers:
+            return self._json(self.answers.pop(0))
         limit = min(100, int(request.query_params.get("limit", 25)))
         items = sorted(items, key=lambda t: int(t["data"]["id"], 36), reverse=True)
         after = request.query_params.get("after")
@@ -248,7 +257,8 @@ class FakeReddit:
             start = names.index(after) + 1 if after in names else len(items)
         page = items[start : start + limit]
         more = start + limit < len(items)
-        return self._json(listing(page, page[-1]["data"]["name"] if more and page else None))
+        after = page[-1]["data"]["name"] if more and page else None
+        return self._json(listing(page + self.broken if not start else page, after))
 
     async def new(self, request: Request) -> Response:
         if (r := self._gate(request)) is not None:

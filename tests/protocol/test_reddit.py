@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from earful.connectors.base import AuthError, Backoff, ConnectorError, NotSupported
 from earful.connectors.reddit import Reddit, parse_thing
 from earful.db import transaction
-from earful.models import Post
+from earful.models import DeadLetter, Post
 from earful.sources import live
 from tests.protocol.conftest import make_source
 from tests.protocol.fake_reddit import CLIENT_ID, CLIENT_SECRET, FakeReddit
@@ -209,3 +209,66 @@ def test_reply_lands_threaded_like_is_an_upvote(fake: tuple[FakeReddit, str]) ->
     assert server.messages[0]["to"] == "third"
     # Our own answer, heard back, is marked as the brand's.
     assert parse_thing(server.things[sent.external_id], server.username).author_is_brand
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "data_not_object",
+        "body_not_text",
+        "lone_surrogate",
+        "edited_overflow",
+        "edited_infinite",
+        "garbled_name",
+    ],
+)
+def test_malformed_things_are_dead_lettered_and_listening_goes_on(
+    engine: Engine, fake: tuple[FakeReddit, str], case: str
+) -> None:
+    """Each case crashed the connector (or, for the name, lost every later comment)."""
+    server, host = fake
+    root = server.submit("acmeair", "Lost my bag on flight 212")
+    bad = server.comment(root, "where is it?")
+    after = server.comment(root, "same here")
+    data = bad["data"]
+    if case == "data_not_object":
+        server.broken.append({"kind": "t1", "data": None})
+    elif case == "body_not_text":
+        data["body"] = ["where", "is", "it?"]
+    elif case == "lone_surrogate":
+        data["body"] = "where is it? \ud83d"  # an emoji cut in half
+    elif case == "edited_overflow":
+        data["edited"] = 10**400  # no JSON library of ours writes it back: dead-lettered
+    elif case == "edited_infinite":
+        data["edited"] = float("inf")  # kept in the cursor's watch list, read on restart
+    else:
+        data["name"] = "t1_" + "z" * 20  # once taken for the newest id: nothing after it
+    source_id = make_source(engine, "reddit")
+    live.run(engine, connector(server, host), source_id)
+    late = server.comment(root, "any news?")
+    live.run(engine, connector(server, host), source_id)
+    posts = stored(engine)
+    assert {name(root), name(after), name(late)} <= set(posts)
+    with transaction(engine) as session:
+        reasons = [d.reason for d in session.scalars(select(DeadLetter))]
+    if case == "edited_infinite":
+        assert name(bad) in posts and not reasons
+    else:
+        assert name(bad) not in posts or case == "data_not_object"
+        assert reasons and all(reasons)
+
+
+def test_an_answer_that_is_not_a_listing_is_dead_lettered_and_read_again(
+    engine: Engine, fake: tuple[FakeReddit, str]
+) -> None:
+    server, host = fake
+    root = server.submit("acmeair", "Lost my bag on flight 212")
+    source_id = make_source(engine, "reddit")
+    live.run(engine, connector(server, host), source_id)
+    later = [server.submit("acmeair", "Still no bag"), server.comment(root, "same here")]
+    server.answers.append({})  # the next /new: a 200 that is no listing; it was fatal
+    live.run(engine, connector(server, host), source_id)
+    assert {name(t) for t in later} <= set(stored(engine))  # the next poll read it again
+    with transaction(engine) as session:
+        reasons = [d.reason for d in session.scalars(select(DeadLetter))]
+    assert reasons == ["/r/acmeair/new: not a Listing"]

@@ -12,6 +12,8 @@
   high-water mark). Each poll pages back with ``after`` until it meets an id at or below
   the mark (ids are sequential base 36 per kind), so an item deleted since (which would
   break a ``before=`` cursor) does not matter; what is new is handed over oldest first.
+  An answer that is not a listing is dead-lettered and the mark stays: the next poll
+  pages again. Things that cannot be posts are dead-lettered with the reason.
 * Edits and deletions: listings only show new items, so the newest ``watch_size`` items
   heard are re-read each poll through ``/api/info?id=...``; a changed ``edited`` timestamp
   is an edit, a ``[deleted]`` / ``[removed]`` body (or ``removed_by_category``) a deletion.
@@ -26,6 +28,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -51,6 +55,7 @@ from earful.pipeline.schema import PostIn, Rejected
 
 GONE = frozenset({"[deleted]", "[removed]"})
 REFRESH_EARLY_S = 60.0
+FULLNAME = re.compile(r"t[13]_[0-9a-z]{1,13}")  # Reddit ids: base 36, 7 digits today
 
 
 def base36(fullname: str) -> int:
@@ -62,13 +67,17 @@ def base36(fullname: str) -> int:
         return -1
 
 
+def _gone_text(value: Any) -> bool:
+    return isinstance(value, str) and value in GONE
+
+
 def is_gone(kind: str, data: dict[str, Any]) -> bool:
     """Deleted by its author (``[deleted]``) or removed by a moderator (``[removed]``)."""
     if kind == "t1":
-        return data.get("body") in GONE
+        return _gone_text(data.get("body"))
     if data.get("removed_by_category"):
         return True
-    return data.get("selftext") in GONE and data.get("author") == "[deleted]"
+    return _gone_text(data.get("selftext")) and data.get("author") == "[deleted]"
 
 
 def _created(data: dict[str, Any]) -> datetime:
@@ -100,6 +109,8 @@ def parse_thing(thing: Any, brand_user: str | None = None) -> PostIn:
     name = _text(data.get("name"), "name")
     if not name.startswith(f"{kind}_"):
         raise BadRecord(f"name {name[:40]!r} does not match kind {kind}")
+    if not FULLNAME.fullmatch(name):
+        raise BadRecord(f"name {name[:40]!r} is not a fullname")
     author = _text(data.get("author"), "author")
     author_id = data.get("author_fullname")
     if not isinstance(author_id, str) or not author_id:
@@ -119,6 +130,10 @@ def parse_thing(thing: Any, brand_user: str | None = None) -> PostIn:
         if isinstance(crosspost, str) and crosspost.startswith("t3_"):
             repost_of = crosspost
     permalink = data.get("permalink")
+    try:
+        raw = orjson.dumps(thing)
+    except TypeError as exc:  # an integer over 64 bits, a lone surrogate in a string
+        raise BadRecord(f"{kind} cannot be stored as JSON: {exc}") from None
     return PostIn(
         network="reddit",
         external_id=name,
@@ -129,7 +144,7 @@ def parse_thing(thing: Any, brand_user: str | None = None) -> PostIn:
         url=f"https://www.reddit.com{permalink}" if isinstance(permalink, str) else None,
         reply_to=reply_to,
         repost_of=repost_of,
-        raw=orjson.dumps(thing),
+        raw=raw,
         author_is_brand=bool(brand_user) and author.lower() == (brand_user or "").lower(),
     )
 
@@ -146,8 +161,15 @@ def listing_children(doc: Any) -> tuple[list[Any], str | None]:
 
 
 def _edited(data: dict[str, Any]) -> float:
+    """The ``edited`` time (``false`` when never edited); 0.0 when it is not a finite number."""
     value = data.get("edited")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    try:
+        stamp = float(value)
+    except OverflowError:
+        return 0.0
+    return stamp if math.isfinite(stamp) else 0.0
 
 
 @register
@@ -297,8 +319,10 @@ class Reddit(LiveConnector, Actor):
 
     async def fetch_new(
         self, path: str, params: dict[str, str], mark: str | None
-    ) -> tuple[list[Any], int]:
-        """Things newer than ``mark`` (oldest first) and how many pages it took."""
+    ) -> tuple[list[Any], int, Rejected | None]:
+        """Things newer than ``mark`` (oldest first), how many pages it took, and the page
+        that was not a listing, if one was (paging stops there; what came before is kept).
+        """
         mark_id = base36(mark) if mark else None
         found: list[Any] = []
         after: str | None = None
@@ -311,17 +335,18 @@ class Reddit(LiveConnector, Actor):
             try:
                 children, after = listing_children(doc)
             except BadRecord as exc:
-                raise ConnectorError(f"{path}: {exc}") from None
+                where = f"{path} after {query.get('after') or mark}"
+                return found[::-1], page, Rejected(where, f"{path}: {exc}", _raw(doc))
             reached = False
             for child in children:
-                name = child.get("data", {}).get("name") if isinstance(child, dict) else None
-                if mark_id is not None and isinstance(name, str) and base36(name) <= mark_id:
+                name = _fullname(child)
+                if mark_id is not None and name is not None and base36(name) <= mark_id:
                     reached = True
                     break
                 found.append(child)
             if reached or after is None:
-                return found[::-1], page
-        return found[::-1], pages
+                return found[::-1], page, None
+        return found[::-1], pages, None
 
     async def session(self, cursor: str | None) -> AsyncIterator[Batch]:
         state: dict[str, Any] = orjson.loads(cursor) if cursor else {}
@@ -330,25 +355,10 @@ class Reddit(LiveConnector, Actor):
         quiet_since = time.monotonic()
         while True:
             heard = False
-            for key, path, params in self.listings():
-                things, _ = await self.fetch_new(path, params, marks.get(key))
-                if not things:
-                    continue
-                batch = self._batch(things, key, watch)
-                newest = max(
-                    (t["data"]["name"] for t in things if _named(t)),
-                    key=base36,
-                    default=None,
-                )
-                if newest is not None and (key not in marks or base36(newest) > base36(marks[key])):
-                    marks[key] = newest
-                batch.cursor = _cursor(marks, watch)
-                heard = True
-                yield batch
-            batch = await self._recheck(watch)
-            if batch.deleted or batch.edited or batch.rejected:
-                batch.cursor = _cursor(marks, watch)
-                heard = True
+            async for batch in self.poll(marks, watch):
+                # Dead letters alone are no activity: an answer that stays broken must not
+                # keep a bounded run (idle_timeout) polling forever.
+                heard = heard or bool(batch.posts or batch.edited or batch.deleted)
                 yield batch
             if heard:
                 quiet_since = time.monotonic()
@@ -358,15 +368,43 @@ class Reddit(LiveConnector, Actor):
                 return
             await asyncio.sleep(self.poll_interval)
 
+    async def poll(self, marks: dict[str, str], watch: dict[str, float]) -> AsyncIterator[Batch]:
+        """One round over the listings and the watched items; moves ``marks`` and ``watch``.
+
+        A listing whose paging met a page that is not a listing hands over what it found
+        and the bad page as a dead letter, but keeps its mark: the next poll pages again.
+        """
+        for key, path, params in self.listings():
+            things, _, bad_page = await self.fetch_new(path, params, marks.get(key))
+            if not things and bad_page is None:
+                continue
+            batch = self._batch(things, key, watch)
+            if bad_page is not None:
+                batch.rejected.append(bad_page)
+            else:
+                names = (_fullname(t) for t in things)
+                newest = max((n for n in names if n), key=base36, default=None)
+                if newest is not None and (key not in marks or base36(newest) > base36(marks[key])):
+                    marks[key] = newest
+            batch.cursor = _cursor(marks, watch)
+            yield batch
+        batch = await self._recheck(watch)
+        if batch.deleted or batch.edited or batch.rejected:
+            batch.cursor = _cursor(marks, watch)
+            yield batch
+
     def _batch(self, things: list[Any], key: str, watch: dict[str, float]) -> Batch:
         batch = Batch(posts=[])
         newest_at: float | None = None
         for i, thing in enumerate(things):
             data = thing.get("data") if isinstance(thing, dict) else None
             kind = thing.get("kind") if isinstance(thing, dict) else None
-            if isinstance(data, dict) and isinstance(kind, str) and is_gone(kind, data):
-                name = data.get("name")
-                if isinstance(name, str):
+            if isinstance(data, dict) and kind in ("t1", "t3") and is_gone(kind, data):
+                name = _fullname(thing)
+                if name is None:
+                    why = f"deleted {kind} without a valid name"
+                    batch.rejected.append(Rejected(f"{key}:{i}", why, _raw(thing)))
+                else:
                     batch.deleted.append(("reddit", name))
                 continue
             try:
@@ -393,8 +431,10 @@ class Reddit(LiveConnector, Actor):
             doc = await self._api("GET", "/api/info", params={"id": ",".join(chunk)})
             try:
                 children, _ = listing_children(doc)
-            except BadRecord as exc:
-                raise ConnectorError(f"/api/info: {exc}") from None
+            except BadRecord as exc:  # the next poll asks again
+                where = f"/api/info {chunk[0]}.."
+                batch.rejected.append(Rejected(where, f"/api/info: {exc}", _raw(doc)))
+                continue
             for thing in children:
                 if not _named(thing):
                     continue
@@ -466,6 +506,16 @@ def _json_things(doc: Any, what: str) -> list[dict[str, Any]]:
         raise ActionError(f"{what}: reddit refused: {str(code)[:40]}", status)
     things = (body.get("data") or {}).get("things") or []
     return [t for t in things if isinstance(t, dict)]
+
+
+def _fullname(thing: Any) -> str | None:
+    """The thing's name when it is a well-formed comment or submission fullname.
+
+    Only those move a listing's high-water mark: a garbled name (``t1_zzzzzzzzzzzzzzzz``)
+    would put the mark past every real id, and nothing newer would ever be read.
+    """
+    name = thing["data"]["name"] if _named(thing) else None
+    return name if name is not None and FULLNAME.fullmatch(name) else None
 
 
 def _named(thing: Any) -> bool:
