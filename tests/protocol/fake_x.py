@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -251,6 +253,22 @@ class FakeX:
         size = int(request.query_params.get("max_results", 10))
         if not 10 <= size <= 100:
             return self._problem(400, "Invalid Request", "max_results must be in [10, 100]")
+        if since is not None and not (re.fullmatch(r"[0-9]{1,19}", since) and int(since) < 2**63):
+            return JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "parameters": {"since_id": [since]},
+                            "message": f"The `since_id` query parameter value [{since}] is not"
+                            " valid",
+                        }
+                    ],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": "https://api.twitter.com/2/problems/invalid-request",
+                },
+                status_code=400,
+            )
 
         def key(t: str) -> tuple[int, str]:
             return len(t), t
@@ -269,13 +287,14 @@ class FakeX:
             return JSONResponse({"meta": meta})
         tweets = [self.tweets[i] for i in page]
         authors = {t["author_id"] for t in tweets}
-        return JSONResponse(
-            {
-                "data": tweets,
-                "includes": {"users": [USERS[a] for a in authors if a in USERS]},
-                "meta": meta,
-            }
-        )
+        doc = {
+            "data": tweets,
+            "includes": {"users": [USERS[a] for a in authors if a in USERS]},
+            "meta": meta,
+        }
+        # ASCII-escaped by the standard module: a lone surrogate (a truncated emoji) or an
+        # integer over 64 bits goes out as JSON can write it.
+        return Response(json.dumps(doc), media_type="application/json")
 
     async def post_tweet(self, request: Request) -> Response:
         if (r := self._limit(request, user=True)) is not None:

@@ -15,7 +15,7 @@ from earful.db import transaction
 from earful.models import Post
 from earful.sources import live
 from tests.protocol.conftest import make_source
-from tests.protocol.fake_x import BRAND_ID, FakeX
+from tests.protocol.fake_x import BRAND_ID, USERS, FakeX, tweet
 from tests.protocol.server import serve
 
 
@@ -200,3 +200,44 @@ def test_reply_like_retweet_dm(fake: tuple[FakeX, str]) -> None:
     # Our own reply heard back is the brand's.
     kind, post = parse_stream_line(b'{"data": %s}' % __import__("orjson").dumps(new), BRAND_ID)
     assert kind == "post" and post.author_is_brand
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["18610000000000000012", "\u0661" * 19],  # over 64 bits; digits, but not ASCII ones
+)
+def test_ids_x_never_gives_are_dead_lettered_not_kept_as_since_id(
+    engine: Engine, fake: tuple[FakeX, str], bad_id: str
+) -> None:
+    """Such an id was taken for the newest: the next catch-up's since_id got HTTP 400."""
+    server, host = fake
+    bad = tweet("@acmeair my id is odd") | {"id": bad_id}
+    server.script = [server.script[0], ("tweet", bad), server.script[1]]
+    source_id = make_source(engine, "x")
+    summary = live.run(engine, connector(server, host), source_id)
+    assert summary.ingested == 2 and summary.dead_lettered == 1
+    server.script.append(("tweet", tweet("@acmeair and now?")))
+    again = live.run(engine, connector(server, host), source_id)
+    assert again.ingested == 1
+    assert bad_id not in stored(engine)
+
+
+def test_recent_search_with_cut_emoji_and_huge_numbers(
+    engine: Engine, fake: tuple[FakeX, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recent search comes through the standard json module: a lone surrogate or an
+    integer over 64 bits in the page made the catch-up crash."""
+    server, host = fake
+    server.script = []
+    monkeypatch.setitem(USERS, "555", {"id": "555", "name": "Cut \ud83d", "username": "cutemoji"})
+    good = tweet("@acmeair fine here", "555")
+    cut = tweet("@acmeair lost my bag \ud83d")  # an emoji cut in half
+    huge = tweet("@acmeair big numbers") | {"public_metrics": {"impression_count": 2**64}}
+    for doc in (good, cut, huge):
+        server._happen("tweet", doc)
+    source_id = make_source(engine, "x")
+    summary = live.run(engine, connector(server, host, backfill=True), source_id)
+    posts = stored(engine)
+    assert set(posts) == {good["id"]}
+    assert posts[good["id"]].url == f"https://x.com/cutemoji/status/{good['id']}"
+    assert summary.dead_lettered == 2

@@ -55,6 +55,7 @@ from earful.listening.parser import QuerySyntaxError, parse
 from earful.listening.query import And, Filter, Near, Node, Not, Proximity, Term
 from earful.pipeline.schema import PostIn, Rejected
 
+MAX_ID = 2**63 - 1  # X ids are 64-bit snowflakes
 MAX_RULE_LENGTH = 512  # Essential/Basic access; Pro allows 1024
 TWEET_FIELDS = (
     "created_at,author_id,lang,conversation_id,referenced_tweets,edit_history_tweet_ids,"
@@ -151,12 +152,29 @@ def _standalone(node: Node) -> bool:
 
 
 def _ident(value: Any, what: str) -> str:
+    """An id as X writes them: ASCII digits of a positive 64-bit integer (a snowflake).
+
+    Anything else would end up in ``since_id``, and X answers 400 to the next catch-up.
+    """
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
         raise BadRecord(f"missing {what}")
     text = str(value)
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise BadRecord(f"{what} is not a numeric id: {text[:30]!r}")
+    if len(text) > 19 or int(text) > MAX_ID:
+        raise BadRecord(f"{what} is out of the 64-bit id range: {text[:30]!r}")
     return text
+
+
+def _label(value: Any) -> str | None:
+    """An optional string we can store: None when absent or not UTF-8 (a lone surrogate)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return None
+    return value
 
 
 def parse_tweet(
@@ -189,8 +207,8 @@ def parse_tweet(
         elif kind == "retweeted":
             repost_of = ref_id
     user = users.get(author) or {}
-    handle = user.get("username") if isinstance(user.get("username"), str) else None
-    name = user.get("name") if isinstance(user.get("name"), str) else None
+    handle = _label(user.get("username"))
+    name = _label(user.get("name"))
     lang = tweet.get("lang")
     return PostIn(
         network="x",
@@ -393,8 +411,8 @@ class X(LiveConnector, Actor):
     def _query(self) -> str:
         return " OR ".join(f"({r})" for r in self.rules) if len(self.rules) > 1 else self.rules[0]
 
-    async def catch_up(self, since_id: str | None) -> list[bytes]:
-        """Recent-search pages newer than ``since_id``, each as one stream-shaped document."""
+    async def catch_up(self, since_id: str | None) -> list[Any]:
+        """Recent-search pages newer than ``since_id`` (decoded, as X sent them)."""
         params: dict[str, Any] = {
             "query": self._query(),
             "max_results": 100,
@@ -404,13 +422,17 @@ class X(LiveConnector, Actor):
         }
         if since_id:
             params["since_id"] = since_id
-        pages: list[bytes] = []
+        pages: list[Any] = []
         for _ in range(self.catch_up_pages if since_id else 1):
             doc = await self._call("GET", "/2/tweets/search/recent", params=params)
+            if not isinstance(doc, dict):
+                pages.append(doc)  # refused with a reason by take_page
+                break
             if doc.get("data"):
-                pages.append(orjson.dumps(doc))
-            token = (doc.get("meta") or {}).get("next_token")
-            if not token:
+                pages.append(doc)
+            meta = doc.get("meta")
+            token = meta.get("next_token") if isinstance(meta, dict) else None
+            if not isinstance(token, str) or not token:
                 break
             params["next_token"] = token
         return pages
@@ -464,10 +486,7 @@ class X(LiveConnector, Actor):
                 if newest or self.backfill:
                     backlog = Batch(posts=[])
                     for page in await self.catch_up(newest):
-                        doc = orjson.loads(page)
-                        users = _users(doc)
-                        for tweet in reversed(doc.get("data") or []):
-                            newest = self._take(backlog, tweet, users, newest)
+                        newest = self.take_page(backlog, page, newest)
                     backlog.cursor = _cursor(newest)
                     if backlog.posts or backlog.edited or backlog.rejected:
                         yield backlog
@@ -482,16 +501,25 @@ class X(LiveConnector, Actor):
                 async for batch in batches:
                     yield batch
 
-    def _take(self, batch: Batch, tweet: Any, users: dict[str, Any], newest: str | None) -> Any:
-        raw = orjson.dumps(tweet)
-        try:
-            what, item = tweet_event(tweet, users, raw, self.user_id)
-        except BadRecord as exc:
-            batch.rejected.append(Rejected(f"recent after {newest}", str(exc), raw))
+    def take_page(self, batch: Batch, doc: Any, newest: str | None) -> str | None:
+        """A recent-search page into ``batch`` (oldest first); returns the newest id."""
+        where = f"recent after {newest}"
+        data = doc.get("data") if isinstance(doc, dict) else None
+        if not isinstance(data, list):
+            why = "page is not an object" if not isinstance(doc, dict) else "data is not a list"
+            batch.rejected.append(Rejected(where, why, _raw(doc)))
             return newest
-        (batch.posts if what == "post" else batch.edited).append(item)
-        tweet_id = str(tweet["id"])
-        return _newer(newest, tweet_id)
+        users = _users(doc)
+        for tweet in reversed(data):
+            try:
+                raw = _dump(tweet)
+                what, item = tweet_event(tweet, users, raw, self.user_id)
+            except BadRecord as exc:
+                batch.rejected.append(Rejected(where, str(exc), _raw(tweet)))
+                continue
+            (batch.posts if what == "post" else batch.edited).append(item)
+            newest = _newer(newest, str(tweet["id"]))
+        return newest
 
     async def _batches(
         self, first: asyncio.Future[bytes], lines: AsyncIterator[bytes], newest: str | None
@@ -583,6 +611,21 @@ async def _lines(response: httpx.Response) -> AsyncIterator[bytes]:
         raise Retry("no data or keep-alive for too long", 0.0) from None
     except httpx.TransportError as exc:
         raise Retry(f"stream connection lost: {type(exc).__name__}", 0.0) from None
+
+
+def _dump(doc: Any) -> bytes:
+    try:
+        return orjson.dumps(doc)
+    except TypeError as exc:  # an integer over 64 bits, a lone surrogate in a string
+        raise BadRecord(f"cannot be stored as JSON: {exc}") from None
+
+
+def _raw(doc: Any) -> bytes:
+    """Bytes for a dead letter, whatever ``doc`` holds."""
+    try:
+        return orjson.dumps(doc)
+    except TypeError:
+        return repr(doc).encode()
 
 
 def _newer(a: str | None, b: str) -> str:
