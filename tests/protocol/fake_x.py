@@ -5,7 +5,9 @@ tweets / likes / retweets / DM endpoints, with v2 shapes (``data``, ``includes.u
 
 The stream is live: ``script`` is what happens, in order; ``drop_after`` makes a
 connection die after N events, with the next ``outage`` events happening while nobody
-listens (they are only found by recent search, as on X).
+listens (they are only found by recent search, as on X). The Post compliance stream
+(four partitions) plays ``compliance_script`` once the script has played, with its own
+drops and outages, and replays ``backfill_minutes`` of a partition's events on connect.
 """
 
 from __future__ import annotations
@@ -76,6 +78,16 @@ def sample_script() -> list[tuple[str, Any]]:
     ]
 
 
+def compliance(kind: str, tweet: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A Post compliance stream event: ``delete``, ``tweet_edit``, ``withheld``, ``drop``..."""
+    event = {
+        "tweet": {"id": tweet["id"], "author_id": tweet["author_id"]},
+        **extra,
+        "event_at": "2024-11-23T14:00:00.000Z",
+    }
+    return {"data": {kind: event}}
+
+
 @dataclass
 class FakeX:
     bearer: str = "AAAA-app"
@@ -96,6 +108,11 @@ class FakeX:
     rate_limit_next: int = 0
     fail_next: int = 0
     requests: list[str] = field(default_factory=list)
+    # Post compliance stream: (partition, event) happening once the script has played.
+    compliance_script: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    compliance_drop_after: list[int] = field(default_factory=list)
+    compliance_outage: int = 0  # events of that partition happening while it is down
+    compliance_sent: list[tuple[float, int, bytes]] = field(default_factory=list)  # backfill
 
     def _happen(self, event: str, payload: Any) -> None:
         if event == "tweet":
@@ -194,6 +211,61 @@ class FakeX:
                 sent += 1
                 yield self._line(event, payload) + b"\r\n"
                 yield b"\r\n"  # a keep-alive between posts, as X sends them
+            while True:
+                await asyncio.sleep(self.keepalive_s)
+                yield b"\r\n"
+
+        return StreamingResponse(body(), media_type="application/json")
+
+    async def compliance_stream(self, request: Request) -> Response:
+        """``GET /2/tweets/compliance/stream?partition=1..4[&backfill_minutes=0..5]``."""
+        if (r := self._limit(request)) is not None:
+            return r
+        partition = request.query_params.get("partition", "")
+        backfill = request.query_params.get("backfill_minutes", "0")
+        invalid = {}
+        if partition not in ("1", "2", "3", "4"):
+            invalid["partition"] = [partition]
+        if backfill not in ("0", "1", "2", "3", "4", "5"):
+            invalid["backfill_minutes"] = [backfill]
+        if invalid:
+            return JSONResponse(
+                {
+                    "errors": [
+                        {"parameters": invalid, "message": f"Invalid {next(iter(invalid))}"}
+                    ],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": "https://api.twitter.com/2/problems/invalid-request",
+                },
+                status_code=400,
+            )
+        part = int(partition)
+        drop = self.compliance_drop_after.pop(0) if self.compliance_drop_after else None
+        since = time.time() - 60 * int(backfill)
+        replay = [line for when, p, line in self.compliance_sent if p == part and when >= since]
+
+        def happen(index: int) -> bytes:
+            _, event = self.compliance_script.pop(index)
+            line = orjson.dumps(event)
+            self.compliance_sent.append((time.time(), part, line))
+            return line
+
+        async def body() -> Any:
+            while self.clock < len(self.script):  # after the filtered stream's script
+                await asyncio.sleep(self.keepalive_s)
+                yield b"\r\n"
+            for line in replay:  # backfill: what this partition sent in the last minutes
+                yield line + b"\r\n"
+            sent = 0
+            while mine := [i for i, (p, _) in enumerate(self.compliance_script) if p == part]:
+                if drop is not None and sent >= drop:
+                    for index in reversed(mine[: self.compliance_outage]):
+                        happen(index)  # while nobody listens
+                    self.compliance_outage = 0
+                    return  # the connection drops
+                sent += 1
+                yield happen(mine[0]) + b"\r\n"
             while True:
                 await asyncio.sleep(self.keepalive_s)
                 yield b"\r\n"
@@ -345,6 +417,7 @@ class FakeX:
         return Starlette(
             routes=[
                 Route("/2/tweets/search/stream", self.stream),
+                Route("/2/tweets/compliance/stream", self.compliance_stream),
                 Route("/2/tweets/search/stream/rules", self.get_rules),
                 Route("/2/tweets/search/stream/rules", self.post_rules, methods=["POST"]),
                 Route("/2/tweets/search/recent", self.recent),

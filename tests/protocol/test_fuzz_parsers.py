@@ -27,7 +27,7 @@ from earful.connectors import wire
 from earful.connectors.base import ActionError, Batch
 from earful.connectors.http import check
 from earful.connectors.reddit import FULLNAME, Reddit
-from earful.connectors.x import X, parse_stream_line
+from earful.connectors.x import COMPLIANCE_SKIPPED, X, parse_stream_line
 from earful.pipeline.schema import PostIn
 from tests.protocol import fake_x
 from tests.protocol.fake_mastodon import sample_script
@@ -392,7 +392,14 @@ def _x_lines() -> list[Any]:
             }
         ]
     }
-    return [*lines, error]
+    root, *_ = (p for e, p in server.script if e == "tweet")
+    events = [
+        fake_x.compliance("delete", root),
+        fake_x.compliance("tweet_edit", root, initial_tweet_id="1", edit_tweet_ids=["1", "2"]),
+        fake_x.compliance("withheld", root, withheld_in_countries=["DE"]),
+        fake_x.compliance("drop", root),
+    ]
+    return [*lines, error, *events]
 
 
 X_PAGES = _x_pages()
@@ -422,6 +429,8 @@ def _x_line(raw: bytes) -> object:
         assert _x_id(item.external_id), item
     elif what == "delete":
         assert item[0] == "x" and _x_id(item[1]), item
+    elif what == "skip":
+        assert item in COMPLIANCE_SKIPPED
     else:
         assert what == "error" and isinstance(item, str) and item
     return item

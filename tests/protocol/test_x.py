@@ -15,7 +15,7 @@ from earful.db import transaction
 from earful.models import Post
 from earful.sources import live
 from tests.protocol.conftest import make_source
-from tests.protocol.fake_x import BRAND_ID, USERS, FakeX, tweet
+from tests.protocol.fake_x import BRAND_ID, USERS, FakeX, compliance, tweet
 from tests.protocol.server import serve
 
 
@@ -241,3 +241,58 @@ def test_recent_search_with_cut_emoji_and_huge_numbers(
     assert set(posts) == {good["id"]}
     assert posts[good["id"]].url == f"https://x.com/cutemoji/status/{good['id']}"
     assert summary.dead_lettered == 2
+
+
+def test_compliance_stream_marks_deleted_posts(engine: Engine, fake: tuple[FakeX, str]) -> None:
+    server, host = fake
+    tweets = {p["id"]: p for e, p in server.script if e == "tweet"}
+    root, reply, quote, rt, _edit, *later = tweets
+    source_id = make_source(engine, "x")
+    live.run(engine, connector(server, host, compliance_partitions=[1, 2, 3, 4]), source_id)
+    # Later, while listening: deletions and other compliance events, in all partitions.
+    server.compliance_script = [
+        (1, compliance("delete", tweets[reply])),
+        (2, compliance("tweet_edit", tweets[root], initial_tweet_id=root, edit_tweet_ids=[root])),
+        (2, compliance("drop", tweets[rt])),
+        (3, compliance("withheld", tweets[rt], withheld_in_countries=["DE"])),
+        (4, compliance("delete", tweet("never heard of"))),
+        (4, compliance("delete", tweets[later[0]])),
+    ]
+    server.requests.clear()
+    conn = connector(server, host, compliance_partitions=[1, 2, 3, 4])
+    summary = live.run(engine, conn, source_id)
+    posts = stored(engine)
+    assert {p for p, post in posts.items() if post.deleted_at} == {quote, reply, later[0]}
+    assert summary.skipped == 3 and summary.dead_lettered == 0
+    asked = [r for r in server.requests if r.startswith("GET /2/tweets/compliance/stream")]
+    assert sorted(asked) == [
+        f"GET /2/tweets/compliance/stream?partition={p}&backfill_minutes=5" for p in "1234"
+    ]
+
+
+def test_compliance_stream_drop_is_backfilled_on_reconnect(
+    engine: Engine, fake: tuple[FakeX, str]
+) -> None:
+    server, host = fake
+    root, reply, *_ = ids(server)
+    tweets = {p["id"]: p for e, p in server.script if e == "tweet"}
+    source_id = make_source(engine, "x")
+    live.run(engine, connector(server, host, compliance_partitions=[2]), source_id)
+    server.compliance_script = [
+        (2, compliance("delete", tweets[reply])),
+        (2, compliance("delete", tweets[root])),  # happens while the partition is down
+    ]
+    server.compliance_drop_after = [1]
+    server.compliance_outage = 1
+    conn = connector(server, host, compliance_partitions=[2])
+    live.run(engine, conn, source_id)
+    assert conn.reconnects == 1  # the partition dropped; everything reconnected
+    posts = stored(engine)
+    assert posts[root].deleted_at is not None and posts[reply].deleted_at is not None
+
+
+def test_compliance_settings_are_checked() -> None:
+    with pytest.raises(ConnectorError, match="partitions are 1 to 4"):
+        X(bearer_token="t", rules=["acme"], compliance_partitions=[5])
+    with pytest.raises(ConnectorError, match="0 to 5 minutes"):
+        X(bearer_token="t", rules=["acme"], compliance_backfill_min=6)

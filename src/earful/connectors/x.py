@@ -20,6 +20,14 @@
   reply_to / quote_of / repost_of; an edit (``edit_history_tweet_ids`` longer than one)
   replaces the text of the first version; compliance-shaped ``{"data": {"delete": ...}}``
   lines mark the post deleted.
+* Deletions (Enterprise access): with ``compliance_partitions``, the Post compliance
+  stream ``GET /2/tweets/compliance/stream?partition=N`` (X splits its events over four
+  partitions) is read beside the filtered stream, into the same batches: ``delete``
+  marks the post deleted; ``tweet_edit`` (it has no text), ``withheld``, ``drop`` and
+  ``undrop`` count as skipped. Each connection asks for ``backfill_minutes`` (up to 5)
+  of replay, so a shorter drop loses no deletion (marking twice is harmless). A
+  partition that drops reconnects the filtered stream too, whose catch-up fills its
+  side. A deletion heard before its post is stored is not kept.
 * Act (OAuth 2.0 user token): ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``,
   ``POST /2/users/:id/likes``, ``POST /2/users/:id/retweets``, direct messages through
   ``POST /2/dm_conversations/with/:participant_id/messages``.
@@ -63,6 +71,8 @@ TWEET_FIELDS = (
 )
 EXPANSIONS = "author_id"
 USER_FIELDS = "username,name"
+STREAM = "/2/tweets/search/stream"
+COMPLIANCE_STREAM = "/2/tweets/compliance/stream"
 
 
 class RuleError(ConnectorError):
@@ -237,6 +247,10 @@ def _users(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 XEvent = tuple[str, Any]  # ("post" | "edit" | "delete" | "error" | "skip", payload)
+# Compliance events heard and let be: an edit brings no text (the edited post comes
+# through the filtered stream or recent search when it matches); drop / undrop and
+# withheld are about visibility, which we do not model.
+COMPLIANCE_SKIPPED = frozenset({"tweet_edit", "withheld", "drop", "undrop"})
 
 
 def tweet_event(tweet: Any, users: dict[str, Any], raw: bytes, brand_id: str | None) -> XEvent:
@@ -270,6 +284,8 @@ def parse_stream_line(raw: bytes, brand_id: str | None = None) -> XEvent:
             raise BadRecord("delete without a tweet")
         key: PostKey = ("x", _ident(tweet.get("id"), "delete.tweet.id"))
         return "delete", key
+    if len(data) == 1 and next(iter(data)) in COMPLIANCE_SKIPPED:
+        return "skip", next(iter(data))
     return tweet_event(data, _users(doc), raw, brand_id)
 
 
@@ -325,6 +341,8 @@ class X(LiveConnector, Actor):
         network_step_s: float = 0.25,
         http_error_s: float = 5.0,
         rate_limit_s: float = 60.0,
+        compliance_partitions: Sequence[int] = (),
+        compliance_backfill_min: int = 5,
         idle_timeout: float | None = None,
         max_failures: int | None = None,
         source_key: str | None = None,
@@ -333,6 +351,13 @@ class X(LiveConnector, Actor):
         self.rules = [*rules, *(x_rule(q) for q in queries)]
         if not self.rules:
             raise ConnectorError("x needs listening queries (or raw rules) to filter the stream")
+        odd = [p for p in compliance_partitions if p not in (1, 2, 3, 4)]
+        if odd:
+            raise ConnectorError(f"x compliance partitions are 1 to 4, not {odd[0]!r}")
+        if not 0 <= compliance_backfill_min <= 5:
+            raise ConnectorError("x compliance backfill is 0 to 5 minutes")
+        self.compliance_partitions = list(dict.fromkeys(compliance_partitions))
+        self.compliance_backfill_min = compliance_backfill_min
         self.bearer = bearer_token
         self.user_token = user_token
         self.user_id = user_id
@@ -437,38 +462,58 @@ class X(LiveConnector, Actor):
             params["next_token"] = token
         return pages
 
-    async def _open(self) -> tuple[contextlib.AsyncExitStack, httpx.Response]:
-        stack = contextlib.AsyncExitStack()
-        params = {
-            "tweet.fields": TWEET_FIELDS,
-            "expansions": EXPANSIONS,
-            "user.fields": USER_FIELDS,
-        }
+    async def _open(
+        self, stack: contextlib.AsyncExitStack, path: str, params: dict[str, str]
+    ) -> httpx.Response:
+        """Connect to a stream; ``stack`` closes the connection (also when refused)."""
+        what = "compliance stream" if path == COMPLIANCE_STREAM else "stream"
         timeout = httpx.Timeout(10.0, read=self.keepalive_s)
         try:
             response = await stack.enter_async_context(
                 self.client().stream(
-                    "GET",
-                    self.base + "/2/tweets/search/stream",
-                    params=params,
-                    headers=self._app(),
-                    timeout=timeout,
+                    "GET", self.base + path, params=params, headers=self._app(), timeout=timeout
                 )
             )
         except httpx.TransportError as exc:
-            await stack.aclose()
             delay = self.reconnect.network_error()
-            raise Retry(f"cannot connect: {type(exc).__name__}", delay) from None
+            raise Retry(f"cannot connect to the {what}: {type(exc).__name__}", delay) from None
         status = response.status_code
         if status == 200:
-            return stack, response
+            return response
         await response.aread()
-        await stack.aclose()
         if status in (401, 403):
-            raise AuthError(f"stream refused the token: {describe(response)}")
+            raise AuthError(f"{what} refused the token: {describe(response)}")
         if status == 429:
-            raise Retry(describe(response), self.reconnect.rate_limited(response))
-        raise Retry(describe(response), self.reconnect.http_error())
+            raise Retry(f"{what}: {describe(response)}", self.reconnect.rate_limited(response))
+        raise Retry(f"{what}: {describe(response)}", self.reconnect.http_error())
+
+    async def _streams(self, stack: contextlib.AsyncExitStack) -> AsyncGenerator[bytes, None]:
+        """The filtered stream's lines, merged with those of the compliance partitions."""
+        fields = {
+            "tweet.fields": TWEET_FIELDS,
+            "expansions": EXPANSIONS,
+            "user.fields": USER_FIELDS,
+        }
+        lines = _lines(await self._open(stack, STREAM, fields))
+        if not self.compliance_partitions:
+            return lines
+        # X replays up to five minutes of compliance events on request; a deletion heard
+        # twice is marked once, so every connection asks for them.
+        backfill = self.compliance_backfill_min
+        more = [
+            _lines(
+                await self._open(
+                    stack,
+                    COMPLIANCE_STREAM,
+                    {
+                        "partition": str(p),
+                        **({"backfill_minutes": str(backfill)} if backfill else {}),
+                    },
+                )
+            )
+            for p in self.compliance_partitions
+        ]
+        return _merge([lines, *more])
 
     async def session(self, cursor: str | None) -> AsyncIterator[Batch]:
         state = orjson.loads(cursor) if cursor else {}
@@ -477,9 +522,8 @@ class X(LiveConnector, Actor):
             await self.sync_rules()
         except Retry as exc:
             raise Retry(exc.reason, self.reconnect.http_error()) from None
-        stack, response = await self._open()
-        async with stack:
-            lines = _lines(response)
+        async with contextlib.AsyncExitStack() as stack:
+            lines = await self._streams(stack)
             first = asyncio.ensure_future(anext(lines))
             await asyncio.sleep(0)
             try:
@@ -492,9 +536,11 @@ class X(LiveConnector, Actor):
                         yield backlog
             except Retry as exc:
                 await cancel(first)
+                await lines.aclose()
                 raise Retry(exc.reason, self.reconnect.http_error()) from None
             except BaseException:
                 await cancel(first)
+                await lines.aclose()
                 raise
             self.reconnect.reset()  # a working connection: the next drop reconnects at once
             async with contextlib.aclosing(self._batches(first, lines, newest)) as batches:
@@ -555,6 +601,8 @@ class X(LiveConnector, Actor):
                         batch.cursor = cursor = _cursor(newest)
                     elif what == "delete":
                         batch.deleted.append(item)
+                    elif what == "skip":
+                        batch.skipped += 1
                     elif what == "error":
                         yield batch
                         raise Retry(f"stream error: {item}", 0.0)
@@ -596,7 +644,7 @@ class X(LiveConnector, Actor):
         return Sent(str((doc.get("data") or {}).get("dm_event_id")))
 
 
-async def _lines(response: httpx.Response) -> AsyncIterator[bytes]:
+async def _lines(response: httpx.Response) -> AsyncGenerator[bytes, None]:
     """Non-empty lines of the stream; keep-alive newlines only keep the read timer alive."""
     buffer = b""
     try:
@@ -611,6 +659,37 @@ async def _lines(response: httpx.Response) -> AsyncIterator[bytes]:
         raise Retry("no data or keep-alive for too long", 0.0) from None
     except httpx.TransportError as exc:
         raise Retry(f"stream connection lost: {type(exc).__name__}", 0.0) from None
+
+
+async def _merge(streams: list[AsyncIterator[bytes]]) -> AsyncGenerator[bytes, None]:
+    """The lines of several streams as they come; the first to fail or end ends all.
+
+    One task per stream feeds a bounded queue (a slow consumer slows the readers down,
+    as with one stream); closing this generator cancels the tasks and closes the streams.
+    """
+    queue: asyncio.Queue[bytes | Exception] = asyncio.Queue(maxsize=1000)
+
+    async def pump(stream: AsyncIterator[bytes]) -> None:
+        try:
+            async for line in stream:
+                await queue.put(line)
+            await queue.put(Retry("stream ended", 0.0))
+        except Exception as exc:  # handed on to the reader, raised there
+            await queue.put(exc)
+
+    tasks = [asyncio.ensure_future(pump(stream)) for stream in streams]
+    try:
+        while True:
+            item = await queue.get()
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        for task in tasks:
+            await cancel(task)
+        for stream in streams:
+            if isinstance(stream, AsyncGenerator):
+                await stream.aclose()
 
 
 def _dump(doc: Any) -> bytes:
