@@ -23,6 +23,7 @@ from earful.worker.redis_streams import (
     Publisher,
     StreamConfig,
     Worker,
+    client_name,
     decode_batch,
     encode_batch,
     ensure_group,
@@ -129,6 +130,52 @@ def test_a_dead_workers_entry_is_claimed_and_a_poison_entry_dead_lettered(
             stored = conn.scalar(select(func.count(Post.id)))
         assert (f"stream seq {seq}", b"{") in [tuple(d) for d in dead]
         assert stored and stored > 500  # the batches before and after the poison one
+
+
+def test_a_killed_workers_entries_are_claimed_without_waiting_for_them_to_idle(
+    engine: Engine, client: redis.Redis, corpus: Path
+) -> None:
+    demo_brands(engine)
+    with stream_keys(client) as stream:
+        # XAUTOCLAIM would leave an entry alone for a minute.
+        cfg = StreamConfig(stream=stream, claim_idle_ms=60_000, block_ms=50, dead_after_ms=100)
+        ensure_group(client, cfg)
+        connector = FileReplay(corpus, "jsonl", batch_size=500)
+        batches = list(connector.read(None))
+        pub = Publisher(client, cfg, connector.source_name, connector.name)
+
+        def named(consumer: str) -> redis.Redis:
+            c = redis.Redis.from_url(WORKER_REDIS_URL, client_name=client_name(consumer))
+            c.hset(cfg.named_key, consumer, 1)  # as Worker.run registers
+            return c
+
+        pub.publish(batches[0])
+        pub.publish(batches[1])
+        # A worker that names its connections takes the first batch; its process dies.
+        dead = named("dead")
+        dead.xreadgroup(cfg.group, "dead", {stream: ">"}, count=1)
+        dead.close()
+        c = named("alive")
+        try:
+            alive = Worker(engine, c, cfg, "alive")
+            alive.run(until_idle=True, idle_s=0.5)
+            assert alive.stats.claimed == 1
+            assert alive.stats.batches == 2
+            assert client.xpending(stream, cfg.group)["pending"] == 0
+            # One that is still connected is only slow: its entry is left to it.
+            pub.publish(batches[2])
+            slow = named("slow")
+            entry = slow.xreadgroup(cfg.group, "slow", {stream: ">"}, count=1)[0][1][0][0]
+            alive.run(until_idle=True, idle_s=0.5)
+            assert alive.stats.claimed == 1
+            pending = client.xpending_range(stream, cfg.group, "-", "+", 10)
+            assert [(p["message_id"], p["consumer"]) for p in pending] == [(entry, b"slow")]
+            slow.close()
+        finally:
+            c.close()
+        with engine.connect() as conn:
+            stored = conn.scalar(select(func.count(Post.id)))
+        assert stored == alive.stats.posts > 500  # both batches, the claimed one included
 
 
 def test_trimming_keeps_every_unacknowledged_entry(client: redis.Redis) -> None:

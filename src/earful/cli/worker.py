@@ -18,7 +18,7 @@ from earful.connectors.base import ConnectorError
 from earful.connectors.replay import FORMATS, FileReplay
 from earful.migrate import upgrade
 from earful.worker import logs, metrics
-from earful.worker.redis_streams import Publisher, StreamConfig, Worker
+from earful.worker.redis_streams import Publisher, StreamConfig, Worker, client_name
 
 RedisOpt = Annotated[
     str | None, typer.Option("--redis", help="Redis URL (default: EARFUL_REDIS_URL).")
@@ -93,7 +93,8 @@ def worker(
     engine = engine_or_exit(database)
     upgrade(engine)
     w_name = consumer or f"{socket.gethostname()}-{os.getpid()}"
-    client = _client(redis_url, f"earful-worker:{w_name}")
+    # Named after the consumer: other workers see at once when this process is gone.
+    client = _client(redis_url, client_name(w_name))
     cfg = StreamConfig(
         stream=stream, group=group, max_deliveries=max_deliveries, claim_idle_ms=claim_idle_ms
     )

@@ -11,7 +11,33 @@ inside one transaction that holds the ingest advisory lock and saves ``n`` with 
 A redelivered batch is then recognized and skipped, and batches are applied in publication
 order, so conversations come out exactly as a single-process run makes them (threading
 keeps order-dependent rules: a keyword-less reply is kept only once its parent is known).
-Parsing, matching and classifying - the CPU work - run outside the lock, in parallel.
+Whether it is a batch's turn is decided only under the lock, from the database.
+
+How a worker spends its time, so that N workers overlap instead of taking turns:
+
+1. Read one entry (or claim a dead worker's) and *prime* it at once: decode, normalize,
+   match and classify - the CPU work - outside the lock, in parallel with the other
+   workers, whose batches may come before or after it.
+2. Take the lock and read the source's applied sequence. Workers waiting for the lock
+   sleep in PostgreSQL's lock queue; the next holder wakes as the previous one commits.
+3. Its turn (applied = n - 1): run the database part of the pipeline, save ``n``, commit,
+   acknowledge, and put a wake-up note ``<stream>:applied:<source>:<n>`` in Redis.
+   Already stored (applied >= n, a redelivery): acknowledge. Too early (an earlier batch
+   is still being primed by another worker, or its worker died): commit the empty
+   transaction, which frees the lock, and block on the note of ``n - 1`` (BLMOVE, at
+   most until the next check for dead workers' entries), then go back to 2. The note only
+   wakes a worker early; a lost one costs that timeout, never a wrong order.
+
+The models load before a worker joins the group (:meth:`Worker.warm_up`): a new worker
+that read an entry and then spent seconds importing would hold up every batch after it.
+
+A killed worker's entries hold up every later batch until someone claims them. Besides
+XAUTOCLAIM after ``claim_idle_ms``, a worker whose Redis connections carry its name
+(``client_name``, as ``earful worker`` does) registers in ``<stream>:named``; a waiting
+worker claims the entries of a registered worker that has no connection left and has been
+quiet ``dead_after_ms`` (a killed process's sockets close with it). A live worker whose
+connection was cut at that moment may lose an entry to this: a redelivery, never a
+second store, since the lock decides.
 """
 
 from __future__ import annotations
@@ -25,6 +51,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from types import FrameType
 from typing import Any
 
@@ -41,11 +68,13 @@ from earful.pipeline.runner import IngestSummary, Pipeline
 from earful.pipeline.schema import Labels, PostIn, Rejected
 from earful.worker import metrics
 from earful.worker.logs import event
-from earful.worker.repository import applied_seq, lock_ingest, save_seq
+from earful.worker.repository import lock_ingest, save_seq, seq_of, source_config
 
 log = logging.getLogger("earful.worker")
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+CLIENT_PREFIX = "earful-worker:"
+DEAD_CHECK_S = 0.2  # how often a waiting worker looks for workers that died
 # redis-py's reply types are unions of every decoding mode; we use bytes replies.
 RedisClient = Any
 
@@ -60,6 +89,10 @@ class StreamConfig:
     max_pending: int = 64
     block_ms: int = 500
     trim_every_s: float = 2.0
+    # Seconds the wake-up note of a stored batch is kept for workers waiting on it.
+    note_ttl_s: int = 60
+    # A named worker with no connection left and quiet this long is dead: claim its entries.
+    dead_after_ms: int = 500
 
     @property
     def dead_stream(self) -> str:
@@ -67,6 +100,20 @@ class StreamConfig:
 
     def publisher_key(self, source: str) -> str:
         return f"{self.stream}:publisher:{source}"
+
+    @property
+    def named_key(self) -> str:
+        """The workers whose Redis connections carry their name (see ``client_name``)."""
+        return f"{self.stream}:named"
+
+    def applied_key(self, source: str, seq: int) -> str:
+        """The wake-up note: batch ``seq`` of ``source`` is stored."""
+        return f"{self.stream}:applied:{source}:{seq}"
+
+
+def client_name(consumer: str) -> str:
+    """The name a worker gives its Redis connections: how other workers see it is alive."""
+    return f"{CLIENT_PREFIX}{consumer}"
 
 
 def ensure_group(client: RedisClient, cfg: StreamConfig) -> None:
@@ -321,6 +368,9 @@ class Held:
     classify_s: float = 0.0
     primed: bool = False
     failed: bool = False
+    # The primed results the pipeline is answered from under the lock.
+    hits: dict[tuple[str, str], frozenset[int]] = field(default_factory=dict)
+    labels: dict[str, Labels] = field(default_factory=dict)
 
     @classmethod
     def of(cls, entry_id: Any, fields: dict[bytes, bytes], deliveries: int = 1) -> Held:
@@ -346,7 +396,19 @@ class WorkerStats:
     dead_lettered: int = 0
     db_retries: int = 0
     redis_retries: int = 0
+    early: int = 0  # took the lock before the batch's predecessor was stored
     latencies: list[float] = field(default_factory=list)
+
+
+class Turn(Enum):
+    """What taking the lock found for a held entry."""
+
+    STORED = "stored"
+    DEAD = "dead-lettered"
+    SKIPPED = "skipped"  # stored before (a redelivery)
+    EARLY = "early"  # its predecessor is not stored yet
+    FAILED = "failed"  # left pending; claimed again later
+    RETRY = "retry"  # the database went away
 
 
 class Worker:
@@ -372,10 +434,19 @@ class Worker:
         self.held: dict[str, Held] = {}
         self.stats = WorkerStats()
         self.stopping = False
+        self.warm = False
+        pool_kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
+        self.named = pool_kwargs.get("client_name") == client_name(self.consumer)
+        self._last_dead_check = 0.0
         self._brands: dict[str, int] = {}
+        self._sources: dict[str, int] = {}
         self._last_claim = 0.0
         self._last_beat = time.monotonic()
         self._last_trim = 0.0
+
+    @property
+    def claim_every_s(self) -> float:
+        return self.cfg.claim_idle_ms / 4000
 
     # ------------------------------------------------------------ lifecycle
 
@@ -389,10 +460,18 @@ class Worker:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
+    def warm_up(self) -> None:
+        """Load the models now, before this worker takes an entry others will wait for."""
+        if not self.warm:
+            self.classifier.inner.classify(["warm up :)"])
+            self.warm = True
+
     def run(self, until_idle: bool = False, idle_s: float = 1.0) -> WorkerStats:
         """Work until stopped; ``until_idle``: also return once nothing came for ``idle_s``."""
         pause = 0.1
+        self.warm_up()
         self._redis(lambda: ensure_group(self.client, self.cfg))
+        self._redis(self._register)
         event(log, "worker started", consumer=self.consumer, stream=self.cfg.stream)
         quiet_since = time.monotonic()
         while not self.stopping:
@@ -432,20 +511,32 @@ class Worker:
                 pause = min(pause * 2, 5.0)
 
     def _release(self) -> None:
-        """On shutdown, hand entries not stored back at once (idle so others claim them)."""
+        """On shutdown, hand entries not stored back at once (idle so others claim them).
+
+        Every entry pending under our name, not only those held: a failed one stays
+        pending until claimed again, and XGROUP DELCONSUMER would drop it for good."""
         try:
-            if self.held:
+            mine = self.client.xpending_range(
+                self.cfg.stream, self.cfg.group, "-", "+", 10_000, consumername=self.consumer
+            )
+            entries = {*self.held, *(_s(p["message_id"]) for p in mine)}
+            if entries:
                 self.client.xclaim(
                     self.cfg.stream,
                     self.cfg.group,
                     "released",
                     0,
-                    list(self.held),
+                    sorted(entries),
                     idle=10 * self.cfg.claim_idle_ms,
                     justid=True,
                 )
             self.held.clear()
-            self.client.xgroup_delconsumer(self.cfg.stream, self.cfg.group, self.consumer)
+            self.client.hdel(self.cfg.named_key, self.consumer)
+            left = self.client.xpending_range(
+                self.cfg.stream, self.cfg.group, "-", "+", 1, consumername=self.consumer
+            )
+            if not left:
+                self.client.xgroup_delconsumer(self.cfg.stream, self.cfg.group, self.consumer)
         except redis.RedisError as exc:
             event(log, "release failed", logging.WARNING, error=type(exc).__name__)
 
@@ -454,16 +545,18 @@ class Worker:
     def _step(self) -> bool:
         now = time.monotonic()
         busy = False
-        if now - self._last_claim > self.cfg.claim_idle_ms / 4000:
+        if now - self._last_claim > self.claim_every_s:
             self._last_claim = now
             busy |= self._claim()
-        if now - self._last_beat > self.cfg.claim_idle_ms / 4000:
+        if now - self._last_beat > self.claim_every_s:
             self._heartbeat()
         if now - self._last_trim > self.cfg.trim_every_s:
             self._last_trim = now
             trim(self.client, self.cfg)
         if not self.held and not self.stopping:
             busy |= self._read()
+            if not self.held:
+                busy |= self._claim_dead()
         if self.held:
             busy |= self._work()
         return busy
@@ -517,50 +610,140 @@ class Worker:
         live = [h.entry_id for h in self.held.values() if not h.failed]
         if live:
             self.client.xclaim(self.cfg.stream, self.cfg.group, self.consumer, 0, live, justid=True)
+        self._register()
+
+    def _register(self) -> None:
+        """(Again: a worker taken for dead while its connection was cut is forgotten.)"""
+        if self.named:
+            self.client.hset(self.cfg.named_key, self.consumer, int(time.time()))
+
+    def _claim_dead(self) -> bool:
+        """Claim the entries of registered workers with no connection left (killed)."""
+        now = time.monotonic()
+        if not self.named or now - self._last_dead_check < DEAD_CHECK_S:
+            return False
+        self._last_dead_check = now
+        named = {_s(n) for n in self.client.hkeys(self.cfg.named_key)} - {self.consumer}
+        if not named:
+            return False
+        quiet = {
+            _s(c["name"]): int(c["pending"])
+            for c in self.client.xinfo_consumers(self.cfg.stream, self.cfg.group)
+            if _s(c["name"]) in named and int(c["idle"]) >= self.cfg.dead_after_ms
+        }
+        if not quiet:
+            return False
+        alive = {
+            name[len(CLIENT_PREFIX) :]
+            for c in self.client.client_list()
+            if (name := _s(c.get("name", ""))).startswith(CLIENT_PREFIX)
+        }
+        claimed = False
+        for name, pending in quiet.items():
+            if name in alive:
+                continue
+            if not pending:
+                self.client.hdel(self.cfg.named_key, name)  # dead, nothing left to take
+                continue
+            times = {
+                _s(p["message_id"]): int(p["times_delivered"])
+                for p in self.client.xpending_range(
+                    self.cfg.stream, self.cfg.group, "-", "+", 100, consumername=name
+                )
+            }
+            if not times:
+                continue
+            # Idle at least dead_after_ms: a second worker doing the same gets nothing.
+            got = self.client.xclaim(
+                self.cfg.stream, self.cfg.group, self.consumer, self.cfg.dead_after_ms, list(times)
+            )
+            for entry_id, fields in got:
+                eid = _s(entry_id)
+                if not fields or eid in self.held:
+                    continue
+                self.held[eid] = Held.of(eid, fields, times.get(eid, 0) + 1)
+                self.stats.claimed += 1
+                claimed = True
+            if got:
+                metrics.record(self.client, self.cfg.stream, "claimed", len(got))
+                event(
+                    log,
+                    "claimed from a dead worker",
+                    consumer=self.consumer,
+                    dead=name,
+                    entries=len(got),
+                )
+        return claimed
 
     def _work(self) -> bool:
-        """Store the held entry whose turn it is; wait briefly if none is next."""
+        """Prime what we hold, then store the entry whose turn it is, or wait for its turn."""
         for h in [h for h in self.held.values() if h.failed]:
             del self.held[h.entry_id]  # left pending: claimed again later, counted
-        if not self.held:
-            return False
-        try:
-            with self.engine.connect() as conn:
-                sources = {h.source for h in self.held.values()}
-                done = {src: applied_seq(conn, src) for src in sources}
-        except (OperationalError, DBAPIError) as exc:
-            self._db_trouble(exc)
-            return False
-        for h in sorted(self.held.values(), key=lambda h: (h.source, h.seq)):
-            if h.seq <= done[h.source]:
-                self._ack(h, None)
-                self.stats.skipped_batches += 1
+        for h in list(self.held.values()):
+            if not self._prime(h):
+                return True  # the database went away (retried after a pause)
+        heads: dict[str, Held] = {}  # the earliest entry we hold of each source
+        for h in self.held.values():
+            if not h.failed and (h.source not in heads or h.seq < heads[h.source].seq):
+                heads[h.source] = h
+        if not heads:
+            return bool(self.held)
+        for h in sorted(heads.values(), key=lambda h: h.seq):
+            if self._apply(h) is not Turn.EARLY:
                 return True
-            if h.seq == done[h.source] + 1:
-                self._apply(h)
-                return True
-        time.sleep(0.005)  # an earlier batch is still being prepared by another worker
+        self._await_turn(sorted(heads.values(), key=lambda h: h.seq))
         return True
 
-    def _prime(self, h: Held) -> Batch:
-        """The CPU part, outside the lock: decode, normalize, match, classify."""
-        if h.batch is None:
-            h.batch = decode_batch(h.data)
-        if not h.primed:
+    def _await_turn(self, waiting: Sequence[Held]) -> None:
+        """Sleep until the predecessor of a held entry is stored (its note appears), at most
+        until the next look for dead workers' entries."""
+        self.stats.early += 1
+        if self._claim_dead():
+            return  # the predecessor may be among what was claimed
+        left = self._last_claim + self.claim_every_s - time.monotonic()
+        if self.named:
+            left = min(left, self._last_dead_check + DEAD_CHECK_S - time.monotonic())
+        timeout = max(0.01, min(left, 0.5 if len(waiting) == 1 else 0.05))
+        h = waiting[0]
+        key = self.cfg.applied_key(h.source, h.seq - 1)
+        # BLMOVE of a list onto itself: waits like BLPOP but leaves the note for others.
+        self.client.blmove(key, key, timeout)
+
+    def _prime(self, h: Held) -> bool:
+        """The CPU part, outside the lock: decode, normalize, match, classify.
+
+        False when the database went away (for the brand's id); a batch that raises is
+        marked failed (left pending, so it is claimed again and counted)."""
+        if h.primed or h.deliveries > self.cfg.max_deliveries:
+            return True  # a dead-lettered entry is not parsed
+        try:
+            if h.batch is None:
+                h.batch = decode_batch(h.data)
+            brand_id = self._brand_id(h.brand)
             posts, _ = stages.normalize(h.batch.posts)
             hits = self.matcher.inner.match(posts)
-            self.matcher.primed = {
-                (p.network, p.external_id): hit for p, hit in zip(posts, hits, strict=True)
-            }
-            brand_id = self._brand_id(h.brand)
+            h.hits = {(p.network, p.external_id): hit for p, hit in zip(posts, hits, strict=True)}
+            self.matcher.primed = h.hits
             matched = stages.match(posts, self.matcher, self.pipeline.accounts, brand_id)
+            # Replies to a brand's post in this batch concern the brand too: classify them
+            # now. (Replies to stored threads only the lock can see; those few it does.)
+            matched = stages.follow_threads(matched, stages.ThreadIndex())
             texts = list(dict.fromkeys(m.post.text for m in matched if m.brand_ids))
             start = time.perf_counter()
             labels = self.classifier.inner.classify(texts) if texts else []
             h.classify_s = time.perf_counter() - start
-            self.classifier.primed = dict(zip(texts, labels, strict=True))
+            h.labels = dict(zip(texts, labels, strict=True))
             h.primed = True
-        return h.batch
+        except (OperationalError, DBAPIError) as exc:
+            if _connection_lost(exc):
+                self._db_trouble(exc)
+                return False
+            self._failed(h, exc)
+        except Exception as exc:
+            self._failed(h, exc)
+        finally:
+            self.matcher.primed = {}
+        return True
 
     def _brand_id(self, slug: str | None) -> int | None:
         if slug is None:
@@ -572,44 +755,72 @@ class Worker:
                 self._brands[slug] = ensure_brand(session, slug).id
         return self._brands[slug]
 
-    def _apply(self, h: Held) -> None:
+    def _source_id(self, h: Held, brand_id: int | None) -> int:
+        """The source's row (made on its first batch), looked up once per worker."""
+        if h.source not in self._sources:
+            with self.engine.begin() as conn:
+                self._sources[h.source], _ = IngestRepository(conn).source(
+                    h.source, h.kind, brand_id
+                )
+        return self._sources[h.source]
+
+    def _apply(self, h: Held) -> Turn:
+        """Take the lock; store the entry if its turn has come (see the module docstring)."""
+        dead = h.deliveries > self.cfg.max_deliveries
+        result: IngestSummary | None = None
         try:
-            if h.deliveries > self.cfg.max_deliveries:
-                self._dead_letter(h)
-                return
-            batch = self._prime(h)
             brand_id = self._brand_id(h.brand)
+            source_id = self._source_id(h, brand_id)
             start = time.perf_counter()
             with self.engine.begin() as conn:
                 lock_ingest(conn)
-                repo = IngestRepository(conn)
-                source_id, _ = repo.source(h.source, h.kind, brand_id)
-                if applied_seq(conn, h.source) >= h.seq:
-                    result = None  # stored meanwhile by a worker that claimed it
+                config = source_config(conn, source_id)
+                done = seq_of(config)
+                if done >= h.seq:
+                    turn = Turn.SKIPPED  # stored meanwhile by a worker that claimed it
+                elif done < h.seq - 1:
+                    turn = Turn.EARLY  # committing the empty transaction frees the lock
+                elif dead:
+                    reason = f"stream entry {h.entry_id} failed {h.deliveries - 1} deliveries"
+                    IngestRepository(conn).dead_letters(
+                        h.source, [Rejected(f"stream seq {h.seq}", reason, h.data)]
+                    )
+                    save_seq(conn, source_id, config, h.seq)
+                    turn = Turn.DEAD
                 else:
-                    result = self.pipeline.process(conn, batch, h.source, source_id, brand_id)
-                    repo.save_cursor(source_id, batch.cursor)
-                    save_seq(conn, source_id, h.seq)
+                    assert h.batch is not None and h.primed
+                    self.matcher.primed = h.hits
+                    self.classifier.primed = h.labels
+                    result = self.pipeline.process(conn, h.batch, h.source, source_id, brand_id)
+                    save_seq(conn, source_id, config, h.seq, h.batch.cursor, with_cursor=True)
+                    turn = Turn.STORED
             store_s = time.perf_counter() - start
         except (OperationalError, DBAPIError) as exc:
             if _connection_lost(exc):
                 self._db_trouble(exc)
-                return
+                return Turn.RETRY
             self._failed(h, exc)
-            return
+            return Turn.FAILED
         except Exception as exc:
             self._failed(h, exc)
-            return
+            return Turn.FAILED
         finally:
             self.matcher.primed = {}
             self.classifier.primed = {}
-        h.primed = False
-        self._ack(h, result, store_s)
+        if turn is Turn.EARLY:
+            return turn
+        if turn is Turn.DEAD:
+            self._dead_letter(h)
+        elif turn is Turn.SKIPPED:
+            self.stats.skipped_batches += 1
+        self._ack(h, result, store_s, advanced=turn is not Turn.SKIPPED)
+        return turn
 
     def _failed(self, h: Held, exc: Exception) -> None:
         """A batch that raised: leave it pending; after ``max_deliveries`` it is dead-lettered."""
         h.failed = True
         h.primed = False
+        self._sources.clear()  # in case the source's row is what went missing
         event(
             log,
             "batch failed",
@@ -629,33 +840,35 @@ class Worker:
         time.sleep(min(0.2 * 2 ** min(self.stats.db_retries, 5), 5.0))
 
     def _dead_letter(self, h: Held) -> None:
-        """Keep the entry (dead-letter table and stream), advance the sequence, acknowledge."""
-        reason = f"stream entry {h.entry_id} failed {h.deliveries - 1} deliveries"
-        with self.engine.begin() as conn:
-            lock_ingest(conn)
-            repo = IngestRepository(conn)
-            source_id, _ = repo.source(h.source, h.kind, self._brand_id(h.brand))
-            if applied_seq(conn, h.source) < h.seq:
-                repo.dead_letters(h.source, [Rejected(f"stream seq {h.seq}", reason, h.data)])
-                save_seq(conn, source_id, h.seq)
+        """The entry is kept in the dead-letter table (stored with its sequence number by
+        :meth:`_apply`); copy it to the dead-letter stream too."""
         self.client.xadd(
             self.cfg.dead_stream,
             {
                 "entry": h.entry_id,
                 "seq": h.seq,
                 "source": h.source,
-                "reason": reason,
+                "reason": f"stream entry {h.entry_id} failed {h.deliveries - 1} deliveries",
                 "batch": h.data,
             },
         )
         self.stats.dead_lettered += 1
         event(log, "dead-lettered", logging.ERROR, entry=h.entry_id, seq=h.seq)
-        self._ack(h, None)
 
-    def _ack(self, h: Held, result: IngestSummary | None, store_s: float = 0.0) -> None:
+    def _ack(
+        self,
+        h: Held,
+        result: IngestSummary | None,
+        store_s: float = 0.0,
+        advanced: bool = False,
+    ) -> None:
         latency = max(0.0, time.time() - id_ms(h.entry_id) / 1000)
         pipe = self.client.pipeline(transaction=False)
         pipe.xack(self.cfg.stream, self.cfg.group, h.entry_id)
+        if advanced:
+            note = self.cfg.applied_key(h.source, h.seq)
+            pipe.rpush(note, 1)
+            pipe.expire(note, self.cfg.note_ttl_s)
         if result is not None:
             metrics.record_batch(
                 pipe,

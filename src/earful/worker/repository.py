@@ -18,10 +18,15 @@ def lock_ingest(conn: Connection) -> None:
     """Serialize the thread-and-store step of every worker until this transaction ends.
 
     Threading reads conversations and then writes them; two workers doing that at once could
-    both open a conversation for the same customer. SQLite serializes writers by itself.
+    both open a conversation for the same customer. Waiting here costs nothing: the worker
+    whose batch is next sleeps in PostgreSQL's lock queue and wakes as the holder commits.
+    On SQLite a write (matching no row) takes the database's one write lock now, so what
+    the transaction reads next is already the last committed state.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
+    else:
+        conn.execute(update(Source).where(Source.id == -1).values(status=Source.status))
 
 
 def applied_seq(conn: Connection, source_name: str) -> int:
@@ -30,12 +35,30 @@ def applied_seq(conn: Connection, source_name: str) -> int:
     return int((config or {}).get(SEQ_KEY, 0))
 
 
-def save_seq(conn: Connection, source_id: int, seq: int) -> None:
-    config: dict[str, Any] = dict(
-        conn.scalar(select(Source.config).where(Source.id == source_id)) or {}
-    )
-    config[SEQ_KEY] = seq
-    conn.execute(update(Source).where(Source.id == source_id).values(config=config))
+def source_config(conn: Connection, source_id: int) -> dict[str, Any]:
+    """The source's config, which holds its applied sequence (read it under the lock)."""
+    return dict(conn.scalar(select(Source.config).where(Source.id == source_id)) or {})
+
+
+def seq_of(config: dict[str, Any]) -> int:
+    return int(config.get(SEQ_KEY, 0))
+
+
+def save_seq(
+    conn: Connection,
+    source_id: int,
+    config: dict[str, Any],
+    seq: int,
+    cursor: str | None = None,
+    *,
+    with_cursor: bool = False,
+) -> None:
+    """Record batch ``seq`` as stored (and, ``with_cursor``, the connector's cursor, like
+    ``IngestRepository.save_cursor``): one UPDATE of the source row."""
+    values: dict[str, Any] = {"config": {**config, SEQ_KEY: seq}}
+    if with_cursor:
+        values.update(cursor=cursor, status="running", updated_at=utcnow())
+    conn.execute(update(Source).where(Source.id == source_id).values(**values))
 
 
 def reset_seq(conn: Connection, source_name: str) -> None:
