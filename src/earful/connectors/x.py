@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import replace
 from typing import Any, ClassVar
 
 import httpx
@@ -258,7 +257,7 @@ def tweet_event(tweet: Any, users: dict[str, Any], raw: bytes, brand_id: str | N
     history = tweet.get("edit_history_tweet_ids") if isinstance(tweet, dict) else None
     if isinstance(history, list) and len(history) > 1 and str(history[0]) != post.external_id:
         first = _ident(history[0], "edit_history_tweet_ids[0]")
-        return "edit", replace(post, external_id=first)
+        return "edit", post._replace(external_id=first)
     return "post", post
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -59,7 +59,7 @@ def normalize(posts: Sequence[PostIn]) -> tuple[list[PostIn], list[Rejected]]:
             created = created.astimezone(UTC)
         handle = post.author_handle.lstrip("@") if post.author_handle else None
         if text is not post.text or created is not post.created_at or handle != post.author_handle:
-            post = replace(post, text=text, created_at=created, author_handle=handle)
+            post = post._replace(text=text, created_at=created, author_handle=handle)
         good.append(post)
     return good, bad
 
@@ -155,7 +155,7 @@ def follow_threads(batch: Sequence[Matched], index: ThreadIndex) -> list[Matched
     out: list[Matched] = []
     for m in batch:
         found = brands[(m.post.network, m.post.external_id)]
-        out.append(m if found == m.brand_ids else replace(m, brand_ids=found))
+        out.append(m if found == m.brand_ids else m._replace(brand_ids=found))
     return out
 
 
