@@ -196,8 +196,10 @@ def _judge(
 ) -> Spike | None:
     """Whether ``span`` windows from ``start`` spike against the windows before them."""
     w = settings.window
-    cells = [(brand, kind, start + i * w) for i in range(span)]
-    observed = sum(counts.get(c, 0) for c in cells)
+    cells = (
+        [(brand, kind, start)] if span == 1 else [(brand, kind, start + i * w) for i in range(span)]
+    )
+    observed = sum([counts.get(c, 0) for c in cells])
     if observed < settings.min_count:
         return None
     # The baseline is at least the local level (median of the last LOCAL windows): test

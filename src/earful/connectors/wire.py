@@ -48,11 +48,14 @@ def _str(value: Any, what: str, required: bool = True) -> str | None:
     return str(value)
 
 
+_fromisoformat = datetime.fromisoformat  # bound once: a classmethod binds on every access
+
+
 def parse_time(value: Any, what: str = "created_at") -> datetime:
     if not isinstance(value, str) or not value:
         raise BadRecord(f"missing {what}")
     try:
-        dt = datetime.fromisoformat(value)
+        dt = _fromisoformat(value)
     except ValueError:
         raise BadRecord(f"{what} is not an ISO 8601 time: {value[:40]!r}") from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
