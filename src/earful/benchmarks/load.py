@@ -221,12 +221,60 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(url: str, port: int) -> None:
-    """The web app as ``earful serve`` runs it (SIGTERM stops it)."""
+def native_memory() -> tuple[float, float, float]:
+    """(SQLite's own allocations, malloc in use, malloc free but held) MB of this process;
+    zeros where the libraries cannot be asked (not Linux with glibc and libsqlite3)."""
+    import ctypes
+
+    sqlite_mb = in_use = held = 0.0
+    with suppress(OSError, AttributeError):
+        lib = ctypes.CDLL("libsqlite3.so.0")  # the library the sqlite3 module uses
+        cur, high = ctypes.c_int64(), ctypes.c_int64()
+        if lib.sqlite3_status64(0, ctypes.byref(cur), ctypes.byref(high), 0) == 0:
+            sqlite_mb = cur.value / 2**20
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
+
+    with suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = MallInfo2
+        info = libc.mallinfo2()
+        in_use = (info.uordblks + info.hblkhd) / 2**20
+        held = info.fordblks / 2**20
+    return sqlite_mb, in_use, held
+
+
+def serve(url: str, port: int, memory: Any = None) -> None:
+    """The web app as ``earful serve`` runs it (SIGTERM stops it). ``memory``, a shared
+    array of 3 doubles, receives :func:`native_memory` every second."""
+    import threading
+
     import uvicorn
 
     from earful.web.app import create_app
 
+    def watch() -> None:
+        while True:
+            memory[:] = native_memory()
+            time.sleep(1.0)
+
+    if memory is not None:
+        threading.Thread(target=watch, daemon=True).start()
     app = create_app(make_engine(url), secret_key=SECRET, secure_cookies=False)
     # Idle connections stay open longer than an agent thinks (uvicorn's default is 5 s): a
     # browser retries a request raced by the server closing the connection; httpx does not.
@@ -350,6 +398,9 @@ class Tally:
     ms: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
     errors: Counter[str] = field(default_factory=Counter)
     replies: int = 0
+    started: float = 0.0  # perf_counter when the agents began
+    # (seconds since ``started`` at the answer, ms, index in KINDS) of every request.
+    stamps: array[float] = field(default_factory=lambda: array("d"))
 
 
 class Agent:
@@ -381,7 +432,9 @@ class Agent:
         except httpx.HTTPError as exc:
             tally.errors[f"{kind}: {type(exc).__name__}"] += 1
             return None
-        tally.ms[kind].append((time.perf_counter() - t0) * 1000)
+        end = time.perf_counter()
+        tally.ms[kind].append((end - t0) * 1000)
+        tally.stamps.extend((end - tally.started, (end - t0) * 1000, KINDS.index(kind)))
         if r.status_code != expect:
             tally.errors[f"{kind}: HTTP {r.status_code}"] += 1
             return None
@@ -459,6 +512,8 @@ class Sample:
     ingest_mb: float
     processed: int
     lag_s: float
+    # Inside the server: SQLite's allocations, and malloc's bytes in use / free but held.
+    server_native: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass(slots=True)
@@ -474,6 +529,7 @@ class Outcome:
     server_peak_mb: float  # the high-water mark, logins included
     # Cores used while the agents worked, per process; and the box's load average.
     cpu: dict[str, float]
+    disk_mb: dict[str, float]  # SQLite: the database file and its write-ahead log at the end
     wall_s: float
 
     @property
@@ -526,7 +582,8 @@ def run_once(
             args=(url, spec.rate, spec.seconds, spec.preload, 5.0, drain_s, go, queue),
             daemon=True,
         )
-        server = ctx.Process(target=serve, args=(url, port), daemon=True)
+        memory = ctx.Array("d", 3, lock=False)
+        server = ctx.Process(target=serve, args=(url, port, memory), daemon=True)
         feeder.start()
         server.start()
         try:
@@ -537,11 +594,12 @@ def run_once(
             replies_before = count(url, "SELECT count(*) FROM replies")
             say(f"baseline: 1 agent, {spec.baseline_cycles} cycles, no ingest")
             baseline, load, samples, final, cpu = asyncio.run(
-                _drive(spec, base, emails, server, feeder, go, queue, say)
+                _drive(spec, base, emails, server, feeder, go, queue, memory, say)
             )
             server_peak = rss_mb(server.pid or 0)[1]
             stored = count(url, posts_before_sql) - posts_before
             replies = count(url, "SELECT count(*) FROM replies") - replies_before
+            disk = {f.name: f.stat().st_size / 2**20 for f in sorted(Path(tmp).glob("load.db*"))}
         finally:
             for proc in (server, feeder):
                 if proc.is_alive():
@@ -562,6 +620,7 @@ def run_once(
         samples=samples,
         server_peak_mb=server_peak,
         cpu=cpu,
+        disk_mb=disk,
         wall_s=time.perf_counter() - started,
     )
 
@@ -574,6 +633,7 @@ async def _drive(
     feeder: SpawnProcess,
     go: Any,
     queue: Any,
+    memory: Any,
     say: Callable[[str], None],
 ) -> tuple[Tally, Tally, list[Sample], dict[str, Any], dict[str, float]]:
     import queue as queue_mod
@@ -606,7 +666,7 @@ async def _drive(
 
     say(f"{len(agents)} agents for {spec.seconds:g} s while {spec.rate:g} posts/s arrive")
     go.set()
-    t0 = time.perf_counter()
+    t0 = load.started = time.perf_counter()
     procs = {"server": server.pid, "ingest": feeder.pid, "agents": None}
     cpu0 = {name: cpu_s(pid) for name, pid in procs.items()}
     box0 = box_busy_s()  # the box may be shared: what others used shows here
@@ -624,6 +684,7 @@ async def _drive(
             ingest_mb=rss_mb(feeder.pid or 0)[0],
             processed=int(last["processed"]),
             lag_s=float(last["lag_s"]),
+            server_native=(memory[0], memory[1], memory[2]),
         )
         samples.append(s)
         if time.perf_counter() >= next_print:

@@ -15,17 +15,19 @@ from dataclasses import replace
 
 from earful.benchmarks.harness import Figure, Size
 from earful.benchmarks.load import (
-    SIZES as LOAD_SIZES,
-)
-from earful.benchmarks.load import (
+    KINDS,
     Outcome,
     Sample,
     Spec,
     common_figures,
     cpu_figure,
     page_figures,
+    pct,
     run_once,
     with_options,
+)
+from earful.benchmarks.load import (
+    SIZES as LOAD_SIZES,
 )
 
 GROWTH_BOUND = 0.10
@@ -78,14 +80,24 @@ def memory_figure(who: str, samples: list[Sample], high_water: float, judge: boo
 
 
 def timeline(o: Outcome, every_s: float = 60.0) -> list[str]:
-    lines, next_t = [], 0.0
+    """A line per ``every_s``: memory (the server's RSS, SQLite's share of it, malloc in
+    use / free but held), progress, lag, and each page's p95 in that window."""
+    stamps = o.load.stamps
+    answers = [(stamps[i], stamps[i + 1], int(stamps[i + 2])) for i in range(0, len(stamps), 3)]
+    lines, next_t, since = [], 0.0, 0.0
     for s in o.samples:
         if s.t >= next_t or s is o.samples[-1]:
-            next_t = s.t + every_s
+            p95 = []
+            for k, kind in enumerate(KINDS):
+                window = [ms for t, ms, i in answers if since <= t < s.t and i == k]
+                p95.append(f"{kind} {pct(window, 0.95):,.0f}" if window else f"{kind} -")
+            sqlite_mb, in_use, held = s.server_native
             lines.append(
-                f"t={s.t:6.0f}s  server {s.server_mb:7,.0f} MB  ingest {s.ingest_mb:7,.0f} MB  "
-                f"processed {s.processed:9,}  lag {s.lag_s:6.2f} s"
+                f"t={s.t:4.0f}s server {s.server_mb:4,.0f} MB (SQLite {sqlite_mb:,.0f}, malloc "
+                f"{in_use:,.0f} + free {held:,.0f}) ingest {s.ingest_mb:4,.0f} MB  "
+                f"{s.processed:8,} posts lag {s.lag_s:4.2f} s  p95 ms: {', '.join(p95)}"
             )
+            next_t, since = s.t + every_s, s.t
     return lines
 
 
@@ -108,6 +120,8 @@ def run(
     if not quick:
         for line in timeline(o):
             _say(line)
+        for name, mb in o.disk_mb.items():
+            _say(f"{name}: {mb:,.0f} MB on disk at the end")
     judge = not quick
     lags = [s.lag_s for s in o.samples]
     return [
