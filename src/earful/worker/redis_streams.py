@@ -21,7 +21,10 @@ How a worker spends its time, so that N workers overlap instead of taking turns:
 2. Take the lock and read the source's applied sequence. Workers waiting for the lock
    sleep in PostgreSQL's lock queue; the next holder wakes as the previous one commits.
 3. Its turn (applied = n - 1): run the database part of the pipeline, save ``n``, commit,
-   acknowledge, and put a wake-up note ``<stream>:applied:<source>:<n>`` in Redis.
+   acknowledge, and put a wake-up note ``<stream>:applied:<source>:<n>`` in Redis. A
+   worker holding consecutive small batches (it reads up to ``merge_posts`` posts at once)
+   stores them in one transaction, one ``Pipeline.process`` call after the other - the
+   same as one transaction each, but the lock, the sequence and the commit are paid once.
    Already stored (applied >= n, a redelivery): acknowledge. Too early (an earlier batch
    is still being primed by another worker, or its worker died): commit the empty
    transaction, which frees the lock, and block on the note of ``n - 1`` (BLMOVE, at
@@ -93,6 +96,10 @@ class StreamConfig:
     note_ttl_s: int = 60
     # A named worker with no connection left and quiet this long is dead: claim its entries.
     dead_after_ms: int = 500
+    # Consecutive small batches are stored in one transaction, up to this many posts (the
+    # lock, the sequence and the commit are paid once); a worker reads that much at once.
+    merge_posts: int = 500
+    max_read: int = 8
 
     @property
     def dead_stream(self) -> str:
@@ -397,6 +404,7 @@ class WorkerStats:
     db_retries: int = 0
     redis_retries: int = 0
     early: int = 0  # took the lock before the batch's predecessor was stored
+    transactions: int = 0  # that stored batches (several consecutive ones may share one)
     latencies: list[float] = field(default_factory=list)
 
 
@@ -438,6 +446,7 @@ class Worker:
         pool_kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
         self.named = pool_kwargs.get("client_name") == client_name(self.consumer)
         self._last_dead_check = 0.0
+        self._batch_posts = self.cfg.merge_posts  # size of the last batch seen
         self._brands: dict[str, int] = {}
         self._sources: dict[str, int] = {}
         self._last_claim = 0.0
@@ -561,12 +570,17 @@ class Worker:
             busy |= self._work()
         return busy
 
+    @property
+    def read_count(self) -> int:
+        """Entries to read at once: what one transaction may store (only what is there)."""
+        return max(1, min(self.cfg.max_read, self.cfg.merge_posts // max(1, self._batch_posts)))
+
     def _read(self) -> bool:
         got = self.client.xreadgroup(
             self.cfg.group,
             self.consumer,
             {self.cfg.stream: ">"},
-            count=1,
+            count=self.read_count,
             block=self.cfg.block_ms,
         )
         for _stream, entries in got or []:
@@ -682,17 +696,33 @@ class Worker:
         for h in list(self.held.values()):
             if not self._prime(h):
                 return True  # the database went away (retried after a pause)
-        heads: dict[str, Held] = {}  # the earliest entry we hold of each source
+        by_source: dict[str, dict[int, Held]] = {}
         for h in self.held.values():
-            if not h.failed and (h.source not in heads or h.seq < heads[h.source].seq):
-                heads[h.source] = h
-        if not heads:
+            if not h.failed:
+                by_source.setdefault(h.source, {})[h.seq] = h
+        if not by_source:
             return bool(self.held)
-        for h in sorted(heads.values(), key=lambda h: h.seq):
-            if self._apply(h) is not Turn.EARLY:
+        heads = sorted(
+            (min(seqs.values(), key=lambda h: h.seq) for seqs in by_source.values()),
+            key=lambda h: h.seq,
+        )
+        for head in heads:
+            if self._apply(self._run(head, by_source[head.source])) is not Turn.EARLY:
                 return True
-        self._await_turn(sorted(heads.values(), key=lambda h: h.seq))
+        self._await_turn(heads)
         return True
+
+    def _run(self, head: Held, seqs: dict[int, Held]) -> list[Held]:
+        """``head`` and the consecutive batches after it that we hold, up to ``merge_posts``
+        posts: stored in one transaction, exactly as one after the other."""
+        run = [head]
+        posts = _posts(head)
+        while (nxt := seqs.get(run[-1].seq + 1)) is not None:
+            posts += _posts(nxt)
+            if posts > self.cfg.merge_posts:
+                break
+            run.append(nxt)
+        return run
 
     def _await_turn(self, waiting: Sequence[Held]) -> None:
         """Sleep until the predecessor of a held entry is stored (its note appears), at most
@@ -719,6 +749,7 @@ class Worker:
         try:
             if h.batch is None:
                 h.batch = decode_batch(h.data)
+                self._batch_posts = len(h.batch.posts)
             brand_id = self._brand_id(h.brand)
             posts, _ = stages.normalize(h.batch.posts)
             hits = self.matcher.inner.match(posts)
@@ -764,57 +795,75 @@ class Worker:
                 )
         return self._sources[h.source]
 
-    def _apply(self, h: Held) -> Turn:
-        """Take the lock; store the entry if its turn has come (see the module docstring)."""
-        dead = h.deliveries > self.cfg.max_deliveries
-        result: IngestSummary | None = None
+    def _apply(self, run: Sequence[Held]) -> Turn:
+        """Take the lock; store the entries of ``run`` (consecutive batches of one source)
+        whose turn has come, in one transaction (see the module docstring)."""
+        head = current = run[0]
+        done_now: list[tuple[Held, Turn, IngestSummary | None]] = []
         try:
-            brand_id = self._brand_id(h.brand)
-            source_id = self._source_id(h, brand_id)
+            brand_id = self._brand_id(head.brand)
+            source_id = self._source_id(head, brand_id)
             start = time.perf_counter()
             with self.engine.begin() as conn:
                 lock_ingest(conn)
                 config = source_config(conn, source_id)
-                done = seq_of(config)
-                if done >= h.seq:
-                    turn = Turn.SKIPPED  # stored meanwhile by a worker that claimed it
-                elif done < h.seq - 1:
-                    turn = Turn.EARLY  # committing the empty transaction frees the lock
-                elif dead:
-                    reason = f"stream entry {h.entry_id} failed {h.deliveries - 1} deliveries"
-                    IngestRepository(conn).dead_letters(
-                        h.source, [Rejected(f"stream seq {h.seq}", reason, h.data)]
-                    )
-                    save_seq(conn, source_id, config, h.seq)
-                    turn = Turn.DEAD
-                else:
-                    assert h.batch is not None and h.primed
-                    self.matcher.primed = h.hits
-                    self.classifier.primed = h.labels
-                    result = self.pipeline.process(conn, h.batch, h.source, source_id, brand_id)
-                    save_seq(conn, source_id, config, h.seq, h.batch.cursor, with_cursor=True)
-                    turn = Turn.STORED
+                done = applied = seq_of(config)
+                cursor: list[str | None] = []  # the last stored batch's cursor, if one was
+                for current in run:
+                    if current.seq <= applied:
+                        done_now.append((current, Turn.SKIPPED, None))  # stored meanwhile
+                        continue
+                    if current.seq != done + 1:
+                        break  # too early: committing the empty transaction frees the lock
+                    if current.deliveries > self.cfg.max_deliveries:
+                        reason = (
+                            f"stream entry {current.entry_id} failed "
+                            f"{current.deliveries - 1} deliveries"
+                        )
+                        IngestRepository(conn).dead_letters(
+                            current.source,
+                            [Rejected(f"stream seq {current.seq}", reason, current.data)],
+                        )
+                        done_now.append((current, Turn.DEAD, None))
+                    else:
+                        assert current.batch is not None and current.primed
+                        self.matcher.primed = current.hits
+                        self.classifier.primed = current.labels
+                        result = self.pipeline.process(
+                            conn, current.batch, current.source, source_id, brand_id
+                        )
+                        cursor = [current.batch.cursor]
+                        done_now.append((current, Turn.STORED, result))
+                    done = current.seq
+                if cursor:
+                    save_seq(conn, source_id, config, done, cursor[0], with_cursor=True)
+                elif done > applied:
+                    save_seq(conn, source_id, config, done)  # dead letters only
             store_s = time.perf_counter() - start
         except (OperationalError, DBAPIError) as exc:
             if _connection_lost(exc):
                 self._db_trouble(exc)
                 return Turn.RETRY
-            self._failed(h, exc)
+            self._failed(current, exc)  # rolled back: the others are tried again
             return Turn.FAILED
         except Exception as exc:
-            self._failed(h, exc)
+            self._failed(current, exc)
             return Turn.FAILED
         finally:
             self.matcher.primed = {}
             self.classifier.primed = {}
-        if turn is Turn.EARLY:
-            return turn
-        if turn is Turn.DEAD:
-            self._dead_letter(h)
-        elif turn is Turn.SKIPPED:
-            self.stats.skipped_batches += 1
-        self._ack(h, result, store_s, advanced=turn is not Turn.SKIPPED)
-        return turn
+        if not done_now:
+            return Turn.EARLY
+        self.stats.transactions += any(turn is Turn.STORED for _, turn, _ in done_now)
+        posts = max(1, sum(_posts(h) for h, _, _ in done_now))
+        for h, turn, stored in done_now:
+            if turn is Turn.DEAD:
+                self._dead_letter(h)
+            elif turn is Turn.SKIPPED:
+                self.stats.skipped_batches += 1
+            share = store_s * _posts(h) / posts  # of the transaction's time, for /metrics
+            self._ack(h, stored, share, advanced=turn is not Turn.SKIPPED)
+        return done_now[-1][1]
 
     def _failed(self, h: Held, exc: Exception) -> None:
         """A batch that raised: leave it pending; after ``max_deliveries`` it is dead-lettered."""
@@ -904,6 +953,10 @@ class Worker:
                 store_ms=round(store_s * 1000, 1),
                 latency_ms=round(latency * 1000, 1),
             )
+
+
+def _posts(h: Held) -> int:
+    return len(h.batch.posts) if h.batch is not None else 0
 
 
 def _connection_lost(exc: DBAPIError) -> bool:
