@@ -85,7 +85,9 @@ class Spec:
     baseline_cycles: int = 20
     reply_share: float = 0.25  # of cycles that end with a reply
     sample_s: float = 1.0
-    label: str = "load"
+    # Every agent works all three brands: the inbox then orders the union by a computed
+    # key (a sort of every open conversation) instead of walking one brand's index.
+    all_brands: bool = False
 
 
 SIZES: dict[Size, Spec] = {
@@ -101,10 +103,12 @@ def with_options(
     rate: float | None = None,
     seconds: float | None = None,
     think_s: float | None = None,
+    all_brands: bool | None = None,
 ) -> Spec:
     """The spec with what the command line set."""
     return replace(
         spec,
+        all_brands=spec.all_brands if all_brands is None else all_brands,
         agents=spec.agents if agents is None else agents,
         rate=spec.rate if rate is None else rate,
         seconds=spec.seconds if seconds is None else seconds,
@@ -172,8 +176,9 @@ def fresh_database(url: str | None, tmp: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def setup(url: str, agents: int) -> list[str]:
-    """Migrate; the demo brands with their listening queries; one user per agent."""
+def setup(url: str, agents: int, all_brands: bool = False) -> list[str]:
+    """Migrate; the demo brands with their listening queries; one user per agent, an
+    agent of one brand (or, ``all_brands``, of the three: their inbox merges three)."""
     from earful.auth.service import create_user, grant
     from earful.brands.service import create_brand
     from earful.demo.generate import brands_config
@@ -191,15 +196,18 @@ def setup(url: str, agents: int) -> list[str]:
             for name, query in cfg["queries"].items():
                 add_query(session, brand.id, name, query)
             brand_ids.append(brand.id)
-        roles = dict.fromkeys(brand_ids, Role.AGENT)
-        first = create_user(session, emails[0], "Agent 0", PASSWORD, roles)
+        first = create_user(session, emails[0], "Agent 0", PASSWORD, {brand_ids[0]: Role.AGENT})
         for i, email in enumerate(emails[1:], start=1):
             # The same password: one argon2 hash, not one per agent.
             user = User(email=email, name=f"Agent {i}", password_hash=first.password_hash)
             session.add(user)
             session.flush()
-            for brand_id in brand_ids:
+            # Each agent works one brand's inbox (round robin over the three), or all.
+            for brand_id in brand_ids if all_brands else [brand_ids[i % len(brand_ids)]]:
                 grant(session, user.id, brand_id, Role.AGENT)
+        if all_brands:
+            for brand_id in brand_ids[1:]:
+                grant(session, first.id, brand_id, Role.AGENT)
     engine.dispose()
     return emails
 
@@ -570,7 +578,7 @@ def run_once(
     ctx = multiprocessing.get_context("spawn")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, fresh_database(database, Path(tmp)) as url:
-        emails = setup(url, max(1, spec.agents))
+        emails = setup(url, max(1, spec.agents), spec.all_brands)
         posts_before_sql = "SELECT count(*) FROM posts"
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -722,7 +730,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def page_figures(o: Outcome, suite: str, judge: bool) -> list[Figure]:
-    where = f"{o.spec.agents} agents, {o.spec.rate:,g} posts/s, {o.backend}"
+    agents = f"{o.spec.agents} agents" + (" of all 3 brands" if o.spec.all_brands else "")
+    where = f"{agents}, {o.spec.rate:,g} posts/s, {o.backend}"
     figures = []
     every_load = [ms for kind in KINDS for ms in o.load.ms[kind]]
     every_base = [ms for kind in KINDS for ms in o.baseline.ms[kind]]
@@ -854,8 +863,9 @@ def run(
     rate: float | None = None,
     seconds: float | None = None,
     think: float | None = None,
+    all_brands: bool | None = None,
 ) -> list[Figure]:
-    spec = with_options(SIZES[size], agents, rate, seconds, think)
+    spec = with_options(SIZES[size], agents, rate, seconds, think, all_brands)
     o = run_once(spec, database, None if size == "quick" else _say)
     judge = size != "quick"
     return [

@@ -34,8 +34,8 @@ GROWTH_BOUND = 0.10
 
 SIZES: dict[Size, Spec] = {
     "quick": replace(LOAD_SIZES["quick"], seconds=4, agents=2, preload=200, baseline_cycles=1),
-    "default": Spec(agents=20, rate=1000, seconds=600, sample_s=5.0, label="soak"),
-    "large": Spec(agents=20, rate=1000, seconds=3600, sample_s=10.0, label="soak"),
+    "default": Spec(agents=20, rate=1000, seconds=600, sample_s=5.0),
+    "large": Spec(agents=20, rate=1000, seconds=3600, sample_s=10.0),
 }
 
 
@@ -113,8 +113,10 @@ def run(
     rate: float | None = None,
     minutes: float | None = None,
     think: float | None = None,
+    all_brands: bool | None = None,
 ) -> list[Figure]:
-    spec = with_options(SIZES[size], agents, rate, minutes * 60 if minutes else None, think)
+    seconds = minutes * 60 if minutes else None
+    spec = with_options(SIZES[size], agents, rate, seconds, think, all_brands)
     quick = size == "quick"
     o = run_once(spec, database, None if quick else _say)
     if not quick:

@@ -70,6 +70,12 @@ def bench(
         float | None,
         typer.Option(help="load, soak: an agent's mean think time between pages, s (5).", min=0),
     ] = None,
+    all_brands: Annotated[
+        bool,
+        typer.Option(
+            "--all-brands", help="load, soak: every agent works all three demo brands, not one."
+        ),
+    ] = False,
 ) -> None:
     size: Size = "quick" if quick else "large" if large else "default"
     if suites == ["capacity"]:
@@ -105,6 +111,7 @@ def bench(
             seconds=seconds,
             minutes=minutes,
             think=think,
+            all_brands=all_brands or None,
         )
         if as_json:
             for fig in figures:
