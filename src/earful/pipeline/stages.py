@@ -331,6 +331,7 @@ def thread(batch: Sequence[Classified], index: ThreadIndex) -> ThreadPlan:
 class RoutePlan:
     """Where the batch lands: each touched conversation's status, and one event per post."""
 
+    # Each new conversation's status, and each stored one's whose status changes.
     statuses: dict[ConvKey, ConversationStatus]
     events: list[tuple[int, ConvKey, PostKey]]  # (brand, conversation, post) for live views
 
@@ -371,4 +372,10 @@ def route(
             statuses[conv] = ConversationStatus.OPEN
         else:
             statuses[conv] = current
-    return RoutePlan(statuses=statuses, events=events)
+    # A stored conversation that keeps its status needs no write.
+    changed = {
+        conv: status
+        for conv, status in statuses.items()
+        if conv < 0 or status is not index.statuses.get(conv)
+    }
+    return RoutePlan(statuses=changed, events=events)
