@@ -33,6 +33,9 @@ How a worker spends its time, so that N workers overlap instead of taking turns:
 
 The models load before a worker joins the group (:meth:`Worker.warm_up`): a new worker
 that read an entry and then spent seconds importing would hold up every batch after it.
+Every few seconds one worker ANALYZEs the ingest tables that doubled since their last
+statistics (``analyze_grown``): on a young database the plans go stale faster than
+autovacuum looks, and the locked step is where a stale plan costs everyone.
 
 A killed worker's entries hold up every later batch until someone claims them. Besides
 XAUTOCLAIM after ``claim_idle_ms``, a worker whose Redis connections carry its name
@@ -71,7 +74,13 @@ from earful.pipeline.runner import IngestSummary, Pipeline
 from earful.pipeline.schema import Labels, PostIn, Rejected
 from earful.worker import metrics
 from earful.worker.logs import event
-from earful.worker.repository import lock_ingest, save_seq, seq_of, source_config
+from earful.worker.repository import (
+    analyze_grown,
+    lock_ingest,
+    save_seq,
+    seq_of,
+    source_config,
+)
 
 log = logging.getLogger("earful.worker")
 
@@ -100,6 +109,8 @@ class StreamConfig:
     # lock, the sequence and the commit are paid once); a worker reads that much at once.
     merge_posts: int = 500
     max_read: int = 8
+    # How often a worker looks for ingest tables grown past their statistics (0: never).
+    analyze_every_s: float = 5.0
 
     @property
     def dead_stream(self) -> str:
@@ -452,6 +463,7 @@ class Worker:
         self._last_claim = 0.0
         self._last_beat = time.monotonic()
         self._last_trim = 0.0
+        self._last_analyze = time.monotonic()
 
     @property
     def claim_every_s(self) -> float:
@@ -562,6 +574,9 @@ class Worker:
         if now - self._last_trim > self.cfg.trim_every_s:
             self._last_trim = now
             trim(self.client, self.cfg)
+        if self.cfg.analyze_every_s and now - self._last_analyze > self.cfg.analyze_every_s:
+            self._last_analyze = now
+            self._analyze()
         if not self.held and not self.stopping:
             busy |= self._read()
             if not self.held:
@@ -574,6 +589,18 @@ class Worker:
     def read_count(self) -> int:
         """Entries to read at once: what one transaction may store (only what is there)."""
         return max(1, min(self.cfg.max_read, self.cfg.merge_posts // max(1, self._batch_posts)))
+
+    def _analyze(self) -> None:
+        """Refresh the planner's statistics of ingest tables that grew fast (outside the
+        ingest lock: ANALYZE does not block writers)."""
+        try:
+            with self.engine.begin() as conn:
+                grown = analyze_grown(conn)
+        except (OperationalError, DBAPIError) as exc:
+            event(log, "analyze failed", logging.WARNING, error=type(exc).__name__)
+            return
+        if grown:
+            event(log, "analyzed", consumer=self.consumer, tables=",".join(grown))
 
     def _read(self) -> bool:
         got = self.client.xreadgroup(

@@ -6,12 +6,29 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, text, update
 
-from earful.models import OutboundJob, Source
+from earful.models import (
+    Alert,
+    Conversation,
+    ConversationPost,
+    DeadLetter,
+    Identity,
+    MentionCount,
+    OutboundJob,
+    Post,
+    Source,
+)
 from earful.models.base import utcnow
 
 # One key for the whole ingest apply step (pg_advisory_xact_lock takes a bigint).
 INGEST_LOCK = 0x6561_7266_756C  # "earful"
+ANALYZE_LOCK = INGEST_LOCK + 1
 SEQ_KEY = "stream_seq"
+# The tables the ingest reads back while it writes them.
+INGEST_TABLES = tuple(
+    str(m.__tablename__)
+    for m in (Post, Identity, Conversation, ConversationPost, MentionCount, Alert, DeadLetter)
+)
+ANALYZE_FLOOR = 500  # rows changed before a table counts as grown
 
 
 def lock_ingest(conn: Connection) -> None:
@@ -69,6 +86,38 @@ def reset_seq(conn: Connection, source_name: str) -> None:
         conn.execute(
             update(Source).where(Source.id == row[0]).values(config=config, updated_at=utcnow())
         )
+
+
+def analyze_grown(conn: Connection) -> list[str]:
+    """ANALYZE the ingest tables that doubled since PostgreSQL last gathered their
+    statistics; returns their names. One worker at a time; none on SQLite.
+
+    The ingest's lookups are planned from those statistics (and psycopg prepares them, so a
+    plan made once is kept). A young table doubles in seconds at ingest rates, autovacuum
+    looks once a minute - and not at all where it is off - and a plan made when ``posts``
+    held a thousand rows scans it whole at a hundred thousand: on a fresh database every
+    batch then costs more than the last. Once tables are large, doubling takes long and
+    autovacuum's own 10 % threshold comes first, so this stays out of its way.
+    """
+    if conn.dialect.name != "postgresql":
+        return []
+    if not conn.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ANALYZE_LOCK}):
+        return []
+    grown = [
+        str(name)
+        for (name,) in conn.execute(
+            text(
+                "SELECT relname FROM pg_stat_user_tables "
+                "WHERE schemaname = current_schema() AND relname = ANY(:names) "
+                "AND n_mod_since_analyze >= GREATEST(:floor, n_live_tup / 2)"
+            ),
+            {"names": list(INGEST_TABLES), "floor": ANALYZE_FLOOR},
+        )
+        if name in INGEST_TABLES
+    ]
+    for name in grown:
+        conn.execute(text(f"ANALYZE {name}"))  # a name from INGEST_TABLES, never input
+    return grown
 
 
 def outbound_states(conn: Connection) -> dict[str, int]:
