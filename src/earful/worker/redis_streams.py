@@ -110,7 +110,7 @@ class StreamConfig:
     merge_posts: int = 500
     max_read: int = 8
     # How often a worker looks for ingest tables grown past their statistics (0: never).
-    analyze_every_s: float = 5.0
+    analyze_every_s: float = 2.0
 
     @property
     def dead_stream(self) -> str:
