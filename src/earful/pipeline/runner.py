@@ -57,6 +57,9 @@ def default_matcher(conn: Connection) -> Matcher:
     return build_matcher(conn)
 
 
+ANALYZE_EVERY_S = 2.0  # PostgreSQL: how often a long ingest looks for tables that doubled
+
+
 def default_classifier() -> Classifier:
     """The shipped understanding models (heads load on the first batch), else no labels."""
     from earful.understanding.models import default_classifier as shipped_or_null
@@ -177,10 +180,20 @@ class Pipeline:
         origin = connector.source_name
         with self.engine.begin() as conn:
             source_id, cursor = IngestRepository(conn).source(origin, connector.name, brand_id)
+        postgres = self.engine.dialect.name == "postgresql"
+        next_analyze = time.monotonic() + ANALYZE_EVERY_S
         for batch in connector.read(None if from_start else cursor):
             with self.engine.begin() as conn:
                 result = self.process(conn, batch, origin, source_id, brand_id)
                 IngestRepository(conn).save_cursor(source_id, batch.cursor)
+            if postgres and time.monotonic() >= next_analyze:
+                # A bulk load outgrows the planner's statistics faster than autovacuum
+                # refreshes them (the workers do the same; see analyze_grown).
+                from earful.worker.repository import analyze_grown
+
+                with self.engine.begin() as conn:
+                    analyze_grown(conn)
+                next_analyze = time.monotonic() + ANALYZE_EVERY_S
             total.add(result)
             if on_batch:
                 on_batch(batch, result)
