@@ -259,7 +259,9 @@ def test_compliance_stream_marks_deleted_posts(engine: Engine, fake: tuple[FakeX
         (4, compliance("delete", tweets[later[0]])),
     ]
     server.requests.clear()
-    conn = connector(server, host, compliance_partitions=[1, 2, 3, 4])
+    # Idle means no frame for this long: four partitions connecting on a loaded CI box
+    # can take longer than the default test setting before their first event.
+    conn = connector(server, host, compliance_partitions=[1, 2, 3, 4], idle_timeout=3.0)
     summary = live.run(engine, conn, source_id)
     posts = stored(engine)
     assert {p for p, post in posts.items() if post.deleted_at} == {quote, reply, later[0]}
@@ -284,7 +286,7 @@ def test_compliance_stream_drop_is_backfilled_on_reconnect(
     ]
     server.compliance_drop_after = [1]
     server.compliance_outage = 1
-    conn = connector(server, host, compliance_partitions=[2])
+    conn = connector(server, host, compliance_partitions=[2], idle_timeout=3.0)
     live.run(engine, conn, source_id)
     assert conn.reconnects == 1  # the partition dropped; everything reconnected
     posts = stored(engine)
