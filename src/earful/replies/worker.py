@@ -314,6 +314,7 @@ class OutboundWorker:
                     ] or None
                     attempt.finished_at = now
                 job.claimed_at = None
+                job.updated_at = now  # the decision's time, so next_attempt_at - updated_at = delay
                 if o.state == "sent":
                     summary.sent += 1
                     job.state = JobState.SENT
