@@ -23,7 +23,7 @@ def bench_compare(
     try:
         diffs, only = compare(load(first), load(second))
     except (OSError, BenchFileError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # paths stay whole
         raise typer.Exit(2) from None
     table = Table(title=f"{first.name} → {second.name} (tolerance {tolerance:.0%})")
     for col in ("suite", "figure", "first", "second", "change", "spreads", "verdict"):
