@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from earful.conversations.repository import export_rows
-from earful.models import DeadLetter, Identity, Post, Source
+from earful.models import Brand, DeadLetter, Identity, MentionCount, Post, Source
 
 
 def canonical(engine: Engine) -> dict[str, Any]:
@@ -35,12 +35,21 @@ def canonical(engine: Engine) -> dict[str, Any]:
         conversations = sorted(
             (c["brand"], c["status"], c["customer"], tuple(c["posts"])) for c in export_rows(conn)
         )
+        # The spike detector's per-window counts commit with the posts: exact as well.
+        counts = sorted(
+            conn.execute(
+                select(
+                    Brand.slug, MentionCount.kind, MentionCount.window_start, MentionCount.count
+                ).join(Brand, Brand.id == MentionCount.brand_id)
+            ).all()
+        )
     return {
         "posts": posts,
         "identities": identities,
         "dead": dead,
         "sources": sources,
         "conversations": conversations,
+        "mention_counts": counts,
     }
 
 

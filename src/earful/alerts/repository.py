@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Table, and_, func, insert, or_, select
+from sqlalchemy import Connection, Table, and_, func, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -17,6 +17,7 @@ posts_t: Table = Post.__table__  # type: ignore[assignment]
 members_t: Table = ConversationPost.__table__  # type: ignore[assignment]
 conversations_t: Table = Conversation.__table__  # type: ignore[assignment]
 counts_t: Table = MentionCount.__table__  # type: ignore[assignment]
+ALERTS_LOCK = 0x6561_7266_756D  # pg_advisory_xact_lock key of spike detection ("earful" + 1)
 
 
 def _utc(value: datetime) -> datetime:
@@ -27,6 +28,12 @@ def _utc(value: datetime) -> datetime:
 class AlertRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def lock(self) -> None:
+        """PostgreSQL: judge spikes one transaction at a time (released at its end). SQLite
+        has one writer already."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ALERTS_LOCK})
 
     def add_counts(self, added: dict[tuple[int, str, datetime], int]) -> None:
         """Add a batch's mentions to the per-window counts (an upsert per cell)."""

@@ -1,4 +1,4 @@
-"""Runs the spike detector after each stored batch (never commits: the runner does)."""
+"""Counts each stored batch for the spike detector and runs it (never commits: callers do)."""
 
 from __future__ import annotations
 
@@ -16,19 +16,28 @@ from earful.pipeline.schema import Classified
 SETTINGS = SpikeSettings()
 
 
+# Per brand, the window starts a batch added to: what the detector re-examines.
+Windows = dict[int, set[datetime]]
+
+
 def detect_after_batch(
     conn: Connection, batch: Sequence[Classified], settings: SpikeSettings = SETTINGS
 ) -> list[int]:
-    """Count this batch's customer posts per brand and window, then examine the windows it
-    touched; store and return new alerts.
+    """Count this batch's customer posts, then examine the windows it touched; store and
+    return new alerts. The embedded pipeline runs both inside the batch's transaction."""
+    return detect_spikes(conn, count_batch(conn, batch, settings), settings)
+
+
+def count_batch(
+    conn: Connection, batch: Sequence[Classified], settings: SpikeSettings = SETTINGS
+) -> Windows:
+    """Add this batch's customer posts to the per-window counts; returns the windows touched.
 
     Runs inside the batch's transaction after its posts are stored (the batch holds only
-    new posts, so each is counted once). A window is re-examined by every batch that adds
-    to it, so a burst alerts as soon as its count crosses the threshold, not when the
-    window closes. The detector reads the per-window counts, never the posts themselves.
+    new posts, so each is counted once, and the counts commit with the posts).
     """
     added: dict[tuple[int, str, datetime], int] = defaultdict(int)
-    candidates: dict[int, set[datetime]] = {}
+    windows: Windows = {}
     for c in batch:
         customer_brands = c.brand_ids - c.own_brand_ids
         if not customer_brands:
@@ -36,23 +45,44 @@ def detect_after_batch(
         start = window_of(c.post.created_at, settings.window)
         negative = c.labels.sentiment == "negative" or c.labels.intent == "complaint"
         for brand in customer_brands:
-            candidates.setdefault(brand, set()).add(start)
+            windows.setdefault(brand, set()).add(start)
             added[(brand, "volume", start)] += 1
             if negative:
                 added[(brand, "negative", start)] += 1
-    if not candidates:
+    AlertRepository(conn).add_counts(added)
+    return windows
+
+
+def merge_windows(into: Windows, more: Windows) -> Windows:
+    for brand, starts in more.items():
+        into.setdefault(brand, set()).update(starts)
+    return into
+
+
+def detect_spikes(
+    conn: Connection, windows: Windows, settings: SpikeSettings = SETTINGS
+) -> list[int]:
+    """Examine ``windows`` over the stored counts; store and return new alerts.
+
+    A window is re-examined by every batch that adds to it, so a burst alerts as soon as
+    its count crosses the threshold, not when the window closes. The detector reads the
+    per-window counts, never the posts themselves. Workers run this after their batch
+    committed, outside the ingest lock, under the alerts lock (so two workers never judge
+    the same window at once); what it reads is then every committed batch's count.
+    """
+    if not windows:
         return []
     repo = AlertRepository(conn)
-    repo.add_counts(added)
-    every_start = {s for starts in candidates.values() for s in starts}
-    counts = repo.counts(candidates, lookback_ranges(every_start, settings))
+    repo.lock()
+    every_start = {s for starts in windows.values() for s in starts}
+    counts = repo.counts(windows, lookback_ranges(every_start, settings))
     earliest = min(every_start) - settings.cooldown
     spikes = detect_counts(
         counts,
-        repo.first_windows(candidates),
-        candidates,
+        repo.first_windows(windows),
+        windows,
         settings,
-        repo.recent_alerts(candidates, earliest),
+        repo.recent_alerts(windows, earliest),
     )
     for i, spike in enumerate(spikes):
         ids = repo.post_ids(spike.brand_id, spike.kind, spike.window_start, spike.window_end)

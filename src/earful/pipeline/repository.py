@@ -148,6 +148,7 @@ class IngestRepository:
         conflict: Sequence[str],
         keys: Sequence[K],
         lookup: Callable[[Sequence[K]], dict[K, int]],
+        ordered: bool = False,
     ) -> dict[K, int]:
         """Insert ``rows`` (``keys[i]`` names ``rows[i]``); returns {key: id}.
 
@@ -155,12 +156,13 @@ class IngestRepository:
         the largest id grew by exactly their number, nobody else wrote in between and the
         ids are that range in row order: the read-back query is skipped. PostgreSQL copies
         the rows into a staging table and inserts from it, returning the ids. Rows that
-        did not go in (a concurrent writer stored them first) are looked up.
+        did not go in (a concurrent writer stored them first) are looked up. ``ordered``:
+        PostgreSQL inserts in conflict-key order (give SQLite the rows in that order).
         """
         if not rows:
             return {}
         if not self.sqlite:
-            ids = self._copy_insert(table, columns, rows, conflict, keys)
+            ids = self._copy_insert(table, columns, rows, conflict, keys, ordered)
             missing = [k for k in keys if k not in ids]
             if missing:
                 ids.update(lookup(missing))
@@ -181,6 +183,7 @@ class IngestRepository:
         rows: list[tuple[object, ...]],
         conflict: Sequence[str],
         keys: Sequence[K],
+        ordered: bool = False,
     ) -> dict[K, int]:
         """PostgreSQL: COPY the rows into a session-local staging table, then one
         ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`` (ids of the rows that
@@ -204,8 +207,9 @@ class IngestRepository:
             by_conflict = {
                 tuple(row[i] for i in at): key for row, key in zip(rows, keys, strict=True)
             }
+            order = f" ORDER BY {', '.join(conflict)}" if ordered else ""
             cur.execute(
-                f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage} "
+                f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage}{order} "
                 f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING "
                 f"RETURNING id, {', '.join(conflict)}"
             )
@@ -318,18 +322,29 @@ class IngestRepository:
 
     # ------------------------------------------------------------ writes
 
-    def identities(self, posts: Sequence[PostIn]) -> dict[tuple[str, str], int]:
-        """Find or create the authors; returns {(network, author id): identity id}."""
+    def identities(
+        self, posts: Sequence[PostIn], known: dict[tuple[str, str], int] | None = None
+    ) -> dict[tuple[str, str], int]:
+        """Find or create the authors; returns {(network, author id): identity id}.
+
+        ``known`` authors are taken as they are. New ones go in sorted by key: two
+        transactions creating overlapping authors then wait for each other in one order,
+        never in a cycle (workers create authors outside the ingest lock).
+        """
+        known = known or {}
+        ids: dict[tuple[str, str], int] = {}
         rows: dict[tuple[str, str], tuple[object, ...]] = {}
         now = self.ts(utcnow())
         for p in posts:
             key = (p.network, p.author_id)
-            if key not in rows:
+            if key in known:
+                ids[key] = known[key]
+            elif key not in rows:
                 rows[key] = (p.network, p.author_id, p.author_handle, p.author_name, now)
         if not rows:
-            return {}
-        ids = self._ids(identities_t, rows)
-        new = [key for key in rows if key not in ids]
+            return ids
+        ids.update(self._ids(identities_t, rows))
+        new = sorted(key for key in rows if key not in ids)
         ids.update(
             self._insert_new(
                 identities_t,
@@ -338,6 +353,7 @@ class IngestRepository:
                 ("network", "external_id"),
                 new,
                 lambda keys: self._ids(identities_t, keys),
+                ordered=True,
             )
         )
         return ids

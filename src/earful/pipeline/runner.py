@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, select
 
-from earful.alerts.service import detect_after_batch
+from earful.alerts.service import Windows, count_batch, detect_spikes, merge_windows
 from earful.connectors.base import Batch, Connector
 from earful.listening.compiler import paused_gc
 from earful.listening.service import build_matcher
@@ -32,6 +32,8 @@ class IngestSummary:
     new_conversations: int = 0
     # (brand, conversation id, post id) of what arrived, for live views.
     events: list[tuple[int, int, int]] = field(default_factory=list)
+    # Windows counted but not yet judged by the spike detector (see ``Pipeline.process``).
+    windows: Windows = field(default_factory=dict)
 
     def add(self, other: IngestSummary) -> None:
         self.read += other.read
@@ -41,6 +43,7 @@ class IngestSummary:
         self.skipped += other.skipped
         self.unmatched += other.unmatched
         self.new_conversations += other.new_conversations
+        merge_windows(self.windows, other.windows)
 
 
 def brand_accounts(conn: Connection) -> BrandAccounts:
@@ -91,12 +94,23 @@ class Pipeline:
         origin: str,
         source_id: int | None = None,
         source_brand: int | None = None,
+        *,
+        detect: bool = True,
+        identities: dict[tuple[str, str], int] | None = None,
     ) -> IngestSummary:
-        """Run one batch through the stages and write it on ``conn`` (the caller commits)."""
+        """Run one batch through the stages and write it on ``conn`` (the caller commits).
+
+        ``detect=False`` counts the batch for the spike detector but leaves judging the
+        windows to the caller (``summary.windows``, for ``detect_spikes`` after the commit:
+        workers keep it out of their serialized step). ``identities`` are authors already
+        found or created, by (network, author id).
+        """
         # A batch allocates many small objects and frees them all at the end: the cyclic
         # collector would rescan the whole heap several times per batch for nothing.
         with paused_gc():
-            return self._process(conn, batch, origin, source_id, source_brand)
+            return self._process(
+                conn, batch, origin, source_id, source_brand, detect, identities or {}
+            )
 
     def _process(
         self,
@@ -105,6 +119,8 @@ class Pipeline:
         origin: str,
         source_id: int | None,
         source_brand: int | None,
+        detect: bool,
+        identities: dict[tuple[str, str], int],
     ) -> IngestSummary:
         repo = IngestRepository(conn)
         clock = self.stage_seconds
@@ -148,7 +164,7 @@ class Pipeline:
             routing = stages.route(classified, plan, index, brand_of)
 
         with _timed(clock, "store"):
-            identity_ids = repo.identities([c.post for c in classified])
+            identity_ids = repo.identities([c.post for c in classified], identities)
             authors = {
                 (c.post.network, c.post.external_id): (
                     repo.ts(c.post.created_at),
@@ -159,7 +175,10 @@ class Pipeline:
             }
             post_ids = repo.insert_posts(classified, authors, source_id)
             conv_ids = repo.apply_threads(plan, routing, post_ids, authors)
-            detect_after_batch(conn, classified)  # spike alerts over what is now stored
+            out.windows = count_batch(conn, classified)
+            if detect:  # spike alerts over what is now stored
+                detect_spikes(conn, out.windows)
+                out.windows = {}
         out.ingested = len(classified)
         out.new_conversations = len(plan.new_conversations)
         out.events = [

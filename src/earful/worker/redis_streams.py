@@ -16,8 +16,8 @@ Whether it is a batch's turn is decided only under the lock, from the database.
 How a worker spends its time, so that N workers overlap instead of taking turns:
 
 1. Read one entry (or claim a dead worker's) and *prime* it at once: decode, normalize,
-   match and classify - the CPU work - outside the lock, in parallel with the other
-   workers, whose batches may come before or after it.
+   match and classify - the CPU work - and find or create its authors, outside the lock,
+   in parallel with the other workers, whose batches may come before or after it.
 2. Take the lock and read the source's applied sequence. Workers waiting for the lock
    sleep in PostgreSQL's lock queue; the next holder wakes as the previous one commits.
 3. Its turn (applied = n - 1): run the database part of the pipeline, save ``n``, commit,
@@ -25,6 +25,8 @@ How a worker spends its time, so that N workers overlap instead of taking turns:
    worker holding consecutive small batches (it reads up to ``merge_posts`` posts at once)
    stores them in one transaction, one ``Pipeline.process`` call after the other - the
    same as one transaction each, but the lock, the sequence and the commit are paid once.
+   Then, outside the lock, judge the spike windows the batch counted (the counts
+   commit with the posts; the detector has a lock of its own).
    Already stored (applied >= n, a redelivery): acknowledge. Too early (an earlier batch
    is still being primed by another worker, or its worker died): commit the empty
    transaction, which frees the lock, and block on the note of ``n - 1`` (BLMOVE, at
@@ -66,6 +68,7 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from earful.alerts.service import Windows, detect_spikes, merge_windows
 from earful.connectors.base import Batch, Connector
 from earful.db import transaction
 from earful.pipeline import stages
@@ -389,6 +392,7 @@ class Held:
     # The primed results the pipeline is answered from under the lock.
     hits: dict[tuple[str, str], frozenset[int]] = field(default_factory=dict)
     labels: dict[str, Labels] = field(default_factory=dict)
+    identities: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, entry_id: Any, fields: dict[bytes, bytes], deliveries: int = 1) -> Held:
@@ -791,6 +795,12 @@ class Worker:
             labels = self.classifier.inner.classify(texts) if texts else []
             h.classify_s = time.perf_counter() - start
             h.labels = dict(zip(texts, labels, strict=True))
+            # Authors are found or created now, in a transaction of their own: an author
+            # row is the same whichever batch makes it, so this needs no turn.
+            with self.engine.begin() as conn:
+                h.identities = IngestRepository(conn).identities(
+                    [m.post for m in matched if m.brand_ids]
+                )
             h.primed = True
         except (OperationalError, DBAPIError) as exc:
             if _connection_lost(exc):
@@ -857,7 +867,13 @@ class Worker:
                         self.matcher.primed = current.hits
                         self.classifier.primed = current.labels
                         result = self.pipeline.process(
-                            conn, current.batch, current.source, source_id, brand_id
+                            conn,
+                            current.batch,
+                            current.source,
+                            source_id,
+                            brand_id,
+                            detect=False,  # after the commit: see _detect
+                            identities=current.identities,
                         )
                         cursor = [current.batch.cursor]
                         done_now.append((current, Turn.STORED, result))
@@ -890,7 +906,25 @@ class Worker:
                 self.stats.skipped_batches += 1
             share = store_s * _posts(h) / posts  # of the transaction's time, for /metrics
             self._ack(h, stored, share, advanced=turn is not Turn.SKIPPED)
+        windows: Windows = {}
+        for _, _, stored in done_now:
+            if stored is not None:
+                merge_windows(windows, stored.windows)
+        self._detect(windows)
         return done_now[-1][1]
+
+    def _detect(self, windows: Windows) -> None:
+        """Judge the spike windows the stored batches counted, outside the ingest lock.
+
+        The counts committed with the posts; if this worker dies before judging them, the
+        next batch that adds to the window judges it (a spike is many batches)."""
+        if not windows:
+            return
+        try:
+            with self.engine.begin() as conn:
+                detect_spikes(conn, windows)
+        except (OperationalError, DBAPIError) as exc:
+            event(log, "spike detection failed", level=logging.WARNING, error=str(exc)[:200])
 
     def _failed(self, h: Held, exc: Exception) -> None:
         """A batch that raised: leave it pending; after ``max_deliveries`` it is dead-lettered."""
