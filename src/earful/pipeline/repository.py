@@ -7,7 +7,8 @@ trips whatever its size; the same statements run on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -129,14 +130,21 @@ class IngestRepository:
         rows: list[tuple[object, ...]],
         conflict: Sequence[str],
     ) -> int:
-        """executemany straight on the driver (the ingest hot path skips per-row compiling);
-        returns how many rows went in."""
+        """Insert ``rows``, skipping conflicts; returns how many went in. SQLite: executemany
+        straight on the driver (no per-row compiling); PostgreSQL: through a staging COPY."""
         if not rows:
             return 0
+        on_conflict = f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        if not self.sqlite:
+            with self._staged(table, columns, rows) as (cur, stage):
+                cols = ", ".join(columns)
+                cur.execute(
+                    f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage} {on_conflict}"
+                )
+                return int(cur.rowcount)
         sql = (
             f"INSERT INTO {table.name} ({', '.join(columns)}) "
-            f"VALUES ({', '.join([self._placeholder] * len(columns))}) "
-            f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+            f"VALUES ({', '.join([self._placeholder] * len(columns))}) {on_conflict}"
         )
         return self.conn.exec_driver_sql(sql, rows).rowcount
 
@@ -176,18 +184,13 @@ class IngestRepository:
                 return dict(zip(keys, range(before + 1, after + 1), strict=True))
         return lookup(keys)
 
-    def _copy_insert(
-        self,
-        table: Table,
-        columns: Sequence[str],
-        rows: list[tuple[object, ...]],
-        conflict: Sequence[str],
-        keys: Sequence[K],
-        ordered: bool = False,
-    ) -> dict[K, int]:
-        """PostgreSQL: COPY the rows into a session-local staging table, then one
-        ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`` (ids of the rows that
-        went in, by their conflict key). COPY streams the batch in one round trip."""
+    @contextmanager
+    def _staged(
+        self, table: Table, columns: Sequence[str], rows: list[tuple[object, ...]]
+    ) -> Iterator[tuple[Any, str]]:
+        """PostgreSQL: ``rows`` COPYed into a session-local staging table shaped like
+        ``table``; yields (driver cursor, staging table name). COPY streams the batch in one
+        round trip."""
         stage = f"earful_stage_{table.name}"
         cols = ", ".join(columns)
         driver = self.conn.connection.driver_connection
@@ -203,6 +206,21 @@ class IngestRepository:
             with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+            yield cur, stage
+
+    def _copy_insert(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        rows: list[tuple[object, ...]],
+        conflict: Sequence[str],
+        keys: Sequence[K],
+        ordered: bool = False,
+    ) -> dict[K, int]:
+        """PostgreSQL: the rows staged (``_staged``), then one ``INSERT ... SELECT ... ON
+        CONFLICT DO NOTHING RETURNING`` (ids of the rows that went in, by conflict key)."""
+        cols = ", ".join(columns)
+        with self._staged(table, columns, rows) as (cur, stage):
             at = [columns.index(c) for c in conflict]
             by_conflict = {
                 tuple(row[i] for i in at): key for row, key in zip(rows, keys, strict=True)
