@@ -55,3 +55,63 @@ def test_default_page_reads_the_inbox_index_in_order(sqlite_engine: Engine) -> N
     inner = [detail for parent, detail in plan if parent != 0]
     assert any("COVERING INDEX ix_conversation_states_inbox" in d for d in inner), plan
     assert not any("TEMP B-TREE" in d for d in inner), plan
+
+
+def test_several_brands_page_in_priority_order_across_their_targets(engine: Engine) -> None:
+    """A page of two brands' inboxes merges them by priority (stored key over each brand's
+    target), the same as sorting every open conversation, on every page."""
+    import random
+
+    from earful.models import Brand
+
+    w = build_world(engine, per_brand=30)
+    rng = random.Random(4)
+    now = utcnow()
+    targets = {w.brand_a: 60, w.brand_b: 15}
+    with engine.begin() as conn:
+        for brand_id, minutes in targets.items():
+            conn.execute(
+                update(Brand).where(Brand.id == brand_id).values(target_response_minutes=minutes)
+            )
+        for conv in w.convs_a + w.convs_b:
+            conn.execute(
+                update(ConversationState)
+                .where(ConversationState.conversation_id == conv)
+                .values(priority_key=rng.uniform(-now.timestamp() - 7200, -now.timestamp()))
+            )
+        # Two ties on the key: the conversation id decides.
+        tie = -now.timestamp() - 100
+        for conv in (w.convs_a[1], w.convs_a[2]):
+            conn.execute(
+                update(ConversationState)
+                .where(ConversationState.conversation_id == conv)
+                .values(priority_key=tie)
+            )
+        conn.execute(
+            update(Conversation).where(Conversation.id == w.convs_b[3]).values(status="resolved")
+        )
+        rows = conn.execute(
+            select(
+                ConversationState.conversation_id,
+                ConversationState.brand_id,
+                ConversationState.priority_key,
+            ).where(ConversationState.status.in_(["new", "open"]))
+        ).all()
+    expected = [
+        cid
+        for _, cid in sorted(
+            (((key + now.timestamp()) / (targets[brand] * 60.0), cid) for cid, brand, key in rows),
+            reverse=True,
+        )
+    ]
+    assert len(expected) == 59
+    with transaction(engine) as s:
+        got: list[int] = []
+        for offset in range(0, 63, 9):
+            q = repo.InboxQuery([w.brand_b, w.brand_a], ["new", "open"], limit=9, offset=offset)
+            got += [r.id for r in repo.inbox_page(s, q, now)]
+        searched = repo.inbox_page(
+            s, repo.InboxQuery([w.brand_a, w.brand_b], ["new", "open"], search="flight"), now
+        )
+    assert got == expected
+    assert [r.id for r in searched] == [c for c in expected if c in w.convs_a]

@@ -19,6 +19,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -239,16 +240,15 @@ def inbox_page(session: Session, q: InboxQuery, now: datetime) -> list[InboxRow]
     if len(q.brand_ids) == 1:
         # One brand: the stored key orders like the priority (index on brand, key).
         key: Any = st.priority_key
+        page = (
+            ids.add_columns(key.label("k"))
+            .order_by(key.desc(), st.conversation_id.desc())
+            .limit(q.limit)
+            .offset(q.offset)
+            .subquery("page")
+        )
     else:
-        ids = ids.join(Brand, Brand.id == st.brand_id)
-        key = (st.priority_key + now.timestamp()) / (Brand.target_response_minutes * 60.0)
-    page = (
-        ids.add_columns(key.label("k"))
-        .order_by(key.desc(), st.conversation_id.desc())
-        .limit(q.limit)
-        .offset(q.offset)
-        .subquery("page")
-    )
+        page = _merged_page(ids, q, now, walk=not q.search)
     assignee = aliased(User)
     stmt: Select[Any] = (
         select(  # type: ignore[assignment]
@@ -289,6 +289,47 @@ def inbox_page(session: Session, q: InboxQuery, now: datetime) -> list[InboxRow]
         for row in rows:
             row.tags = tags.get(row.id, [])
     return rows
+
+
+def _merged_page(ids: Select[Any], q: InboxQuery, now: datetime, walk: bool) -> Any:
+    """The page of several brands' inboxes: (cid, k) ordered by the priority, which divides
+    each brand's stored key by that brand's response target.
+
+    Within one brand that order is the stored key's, so the page is among the first
+    ``offset + limit`` of every brand: each brand's are read by a walk of the inbox index
+    (``walk``), and only those are sorted, instead of every open conversation of every
+    brand. A search has few rows and runs once, so it sorts them all.
+    """
+    st = ConversationState
+    cid: Any
+    bid: Any
+    pk: Any
+    if walk:
+        firsts = [
+            select(
+                ids.where(st.brand_id == brand_id)
+                .add_columns(st.brand_id.label("bid"), st.priority_key.label("pk"))
+                .order_by(st.priority_key.desc(), st.conversation_id.desc())
+                .limit(q.offset + q.limit)
+                .subquery()
+            )
+            for brand_id in sorted(set(q.brand_ids))
+        ]
+        rows = union_all(*firsts).subquery("firsts")
+        cid, bid, pk = rows.c.cid, rows.c.bid, rows.c.pk
+        base: Select[Any] = select(cid).select_from(rows)
+    else:
+        cid, bid, pk = st.conversation_id, st.brand_id, st.priority_key
+        base = ids
+    key = (pk + now.timestamp()) / (Brand.target_response_minutes * 60.0)
+    return (
+        base.join(Brand, Brand.id == bid)
+        .add_columns(key.label("k"))
+        .order_by(key.desc(), cid.desc())
+        .limit(q.limit)
+        .offset(q.offset)
+        .subquery("page")
+    )
 
 
 def _value(status: object) -> str:
