@@ -1,21 +1,50 @@
-"""Two `earful bench --json` runs side by side: did any median move by more than the
+"""Two `earful bench --json` runs side by side: did any figure move by more than the
 tolerance? Used to check a machine is quiet enough to measure on (two consecutive runs
 should agree within 10 %) and to compare versions.
+
+What is judged. A figure measured beside a baseline in the same run is judged on its
+*ratio* to that baseline (value ÷ baseline, or baseline ÷ value where lower is better):
+subject and baseline are interleaved, so a host that runs 30 % slower for a few minutes
+slows both and the ratio keeps still while the raw value moves. Its value change is shown
+beside it. A figure without a baseline of its own — none, or the figure itself, like
+"1 worker (baseline: 1)" — is judged on its value. ``by="value"`` judges every figure on
+its value (what a comparison of versions on one quiet machine wants).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 Key = tuple[str, str]  # (suite, figure name)
+By = Literal["ratio", "value"]
 
 
 class BenchFileError(ValueError):
     """A results file that is not `earful bench --json` output; says where."""
+
+
+def relative_change(first: float, second: float) -> float:
+    """Change of ``second`` against ``first`` (0.05 = 5 % higher)."""
+    if first == 0:
+        return 0.0 if second == 0 else math.inf
+    return (second - first) / abs(first)
+
+
+def ratio_of(doc: dict[str, Any]) -> float | None:
+    """The figure's ratio to its same-run baseline (higher is better), or None when it has
+    no baseline of its own: none, zero, or equal to the value (the figure is its own
+    baseline, e.g. the 1-worker throughput of the workers suite)."""
+    value, baseline = doc.get("value"), doc.get("baseline")
+    if not isinstance(value, int | float) or not isinstance(baseline, int | float):
+        return None
+    if not value or not baseline or math.isclose(value, baseline, rel_tol=1e-12):
+        return None
+    return value / baseline if doc.get("higher_is_better", True) else baseline / value
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,16 +56,54 @@ class Difference:
     second: float
     first_spread: float | None
     second_spread: float | None
+    first_ratio: float | None = None
+    second_ratio: float | None = None
+    by: By = "value"  # the quantity the verdict is on
+
+    @property
+    def value_change(self) -> float:
+        """Relative change of the second run's value against the first's."""
+        return relative_change(self.first, self.second)
+
+    @property
+    def ratio_change(self) -> float | None:
+        """Relative change of the ratio to the same-run baseline, when both runs have one."""
+        if self.first_ratio is None or self.second_ratio is None:
+            return None
+        return relative_change(self.first_ratio, self.second_ratio)
 
     @property
     def change(self) -> float:
-        """Relative change of the second run against the first (0.05 = 5 % higher)."""
-        if self.first == 0:
-            return 0.0 if self.second == 0 else float("inf")
-        return (self.second - self.first) / abs(self.first)
+        """The change that is judged: of the ratio when ``by`` is "ratio", else of the value."""
+        if self.by == "ratio" and self.ratio_change is not None:
+            return self.ratio_change
+        return self.value_change
 
     def within(self, tolerance: float) -> bool:
         return abs(self.change) <= tolerance
+
+    def as_json(self, tolerance: float) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "name": self.name,
+            "unit": self.unit,
+            "judged_by": self.by,
+            "change": _finite(self.change),
+            "within": self.within(tolerance),
+            "first": self.first,
+            "second": self.second,
+            "value_change": _finite(self.value_change),
+            "first_ratio": self.first_ratio,
+            "second_ratio": self.second_ratio,
+            "ratio_change": None if self.ratio_change is None else _finite(self.ratio_change),
+            "first_spread": self.first_spread,
+            "second_spread": self.second_spread,
+        }
+
+
+def _finite(x: float) -> float | str:
+    """JSON has no infinity: a change from zero is written as the string "inf"."""
+    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
 def load(path: Path) -> dict[Key, dict[str, Any]]:
@@ -59,22 +126,32 @@ def load(path: Path) -> dict[Key, dict[str, Any]]:
     return figures
 
 
+def _spread(doc: dict[str, Any]) -> float | None:
+    s = doc.get("spread")
+    return float(s) if isinstance(s, int | float) else None
+
+
 def compare(
-    first: dict[Key, dict[str, Any]], second: dict[Key, dict[str, Any]]
+    first: dict[Key, dict[str, Any]], second: dict[Key, dict[str, Any]], by: By = "ratio"
 ) -> tuple[list[Difference], list[Key]]:
     """Figures present in both runs (in the first run's order), and those in only one."""
-    both = [k for k in first if k in second]
-    only = [k for k in first if k not in second] + [k for k in second if k not in first]
-    diffs = [
-        Difference(
-            suite=k[0],
-            name=k[1],
-            unit=str(first[k].get("unit", "")),
-            first=float(first[k]["value"]),
-            second=float(second[k]["value"]),
-            first_spread=first[k].get("spread"),
-            second_spread=second[k].get("spread"),
+    a, b = first, second
+    only = [k for k in a if k not in b] + [k for k in b if k not in a]
+    diffs = []
+    for k in (k for k in a if k in b):
+        ra, rb = ratio_of(a[k]), ratio_of(b[k])
+        diffs.append(
+            Difference(
+                suite=k[0],
+                name=k[1],
+                unit=str(a[k].get("unit", "")),
+                first=float(a[k]["value"]),
+                second=float(b[k]["value"]),
+                first_spread=_spread(a[k]),
+                second_spread=_spread(b[k]),
+                first_ratio=ra,
+                second_ratio=rb,
+                by="ratio" if by == "ratio" and ra is not None and rb is not None else "value",
+            )
         )
-        for k in both
-    ]
     return diffs, only

@@ -13,7 +13,7 @@ from rich.table import Table
 from earful.benchmarks.capacity import plan
 from earful.benchmarks.harness import Figure, Size
 from earful.benchmarks.runner import ON_DEMAND, SUITES, available, run_suite
-from earful.cli.context import console, err_console
+from earful.cli.context import console, err_console, print_wide
 
 
 def _verdict(fig: Figure) -> str:
@@ -144,7 +144,7 @@ def bench(
                 _verdict(fig),
             )
             failed |= fig.passed is False
-        console.print(table, width=max(console.width, 160))
+        print_wide(table, 160)
     if failed and not as_json:
         console.print("[yellow]some figures miss their targets[/yellow]")
 
@@ -198,7 +198,7 @@ def _capacity(
             "[green]holds[/green]" if step.sustainable else "[red]breaks[/red]",
             f"{step.bottleneck} ({share:.0%})",
         )
-    console.print(table, width=max(console.width, 120))
+    print_wide(table, 120)
     console.print(
         f"sustainable rate: [bold]{result.sustainable_rate:,} posts/s[/bold]; "
         f"bottleneck: [bold]{result.bottleneck}[/bold]"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from sqlalchemy import Engine
 
 from earful.config import ConfigError, Settings, load_settings
@@ -12,6 +12,17 @@ from earful.db import make_engine
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+def print_wide(renderable: RenderableType, min_width: int) -> None:
+    """Print at least ``min_width`` columns wide whatever the terminal (or ``COLUMNS``)
+    says, so a wide table's cells are wrapped or scrolled, never cut to "…".
+
+    ``console.print(width=...)`` cannot do it: Rich caps that width at the console's."""
+    wide = Console(
+        highlight=False, width=max(console.width, min_width), force_terminal=console.is_terminal
+    )
+    wide.print(renderable)
 
 
 def settings_or_exit(database: str | None = None) -> Settings:
