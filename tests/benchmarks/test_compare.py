@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from earful.benchmarks.compare import compare, load, ratio_of
+from earful.benchmarks.host import REFERENCE, around
 from earful.cli.main import app
 
 Fig = tuple[str, str, float] | tuple[str, str, float, float | None]
@@ -166,6 +167,39 @@ def test_missing_figures_in_either_run_are_named_in_the_json(tmp_path: Path) -> 
     _, summary = _json(result)
     assert summary["only_in_one_run"] == [["s", "first only"], ["t", "second only"]]
     assert summary["within"] == summary["figures"] == 1 and summary["passed"] is False
+
+
+def _host(speed: float, spread: float, *suites: tuple[str, float]) -> tuple[bytes, ...]:
+    docs = [{"suite": "host", "name": REFERENCE, "value": speed, "spread": spread}]
+    docs += [{"suite": "host", "name": around(s), "value": v} for s, v in suites]
+    return tuple(orjson.dumps({"unit": "ops/s", "baseline": None, **d}) for d in docs)
+
+
+def test_the_host_speed_change_is_printed_above_the_table_and_not_judged(
+    tmp_path: Path,
+) -> None:
+    figs: list[Fig] = [("ingest", "sqlite", 10_000.0, 500.0)]
+    a = _run(tmp_path / "a.json", figs, _host(1000.0, 0.05, ("ingest", 1000.0)))
+    b = _run(tmp_path / "b.json", figs, _host(1400.0, 0.30, ("ingest", 1500.0)))
+    result = _invoke(str(a), str(b))
+    assert result.exit_code == 0, result.output  # the host moved 40 %: not a project figure
+    host_line, around_line = result.output.splitlines()[:2]
+    assert "host speed" in host_line and "1,000 → 1,400 ops/s (+40.0%)" in host_line
+    assert "drift within each run 5%/30%" in host_line
+    assert around_line == "host speed around each suite: ingest +50%"
+    assert "1 of 1 figures" in result.output and "│ host" not in result.output
+    _, summary = _json(_invoke(str(a), str(b), "--json"))
+    assert summary["host"]["change"] == pytest.approx(0.4)
+    assert summary["host"]["suites"] == {"ingest": pytest.approx(0.5)}
+    assert summary["figures"] == 1
+
+    # A run from before the probe: no host line, and its absence is not a missing figure.
+    old = _run(tmp_path / "old.json", figs)
+    result = _invoke(str(old), str(b))
+    assert result.exit_code == 0, result.output
+    assert "host speed" not in result.output and "only in one run" not in result.output
+    _, summary = _json(_invoke(str(old), str(b), "--json"))
+    assert summary["host"] is None
 
 
 @pytest.mark.parametrize("columns", [40, 80, 300])

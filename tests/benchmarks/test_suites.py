@@ -8,6 +8,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from earful.benchmarks.host import REFERENCE, around
 from earful.benchmarks.runner import available
 from earful.cli.main import app
 from tests.conftest import REDIS_URL
@@ -22,8 +23,12 @@ def test_suite_runs_quick_and_prints_json_figures(suite: str, pg_schema: str) ->
     args = ["bench", suite, "--quick", "--json", "--database", pg, "--redis", REDIS_URL]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    figures = [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    lines = [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    figures = [f for f in lines if f["suite"] != "host"]
     assert figures, f"suite {suite} printed no figure"
+    host = {f["name"]: f for f in lines if f["suite"] == "host"}
+    assert host.keys() == {REFERENCE, around(suite)}  # probed before and after the suite
+    assert host[REFERENCE]["n"] == 2 and host[REFERENCE]["value"] > 0
     for fig in figures:
         assert fig.keys() >= KEYS
         assert fig["suite"] == suite

@@ -9,6 +9,10 @@ slows both and the ratio keeps still while the raw value moves. Its value change
 beside it. A figure without a baseline of its own — none, or the figure itself, like
 "1 worker (baseline: 1)" — is judged on its value. ``by="value"`` judges every figure on
 its value (what a comparison of versions on one quiet machine wants).
+
+The ``host`` suite (the reference workload timed around every suite, see
+:mod:`earful.benchmarks.host`) measures the machine, not the project: it is not judged
+and not listed as missing; :func:`host_change` reports how the host's speed changed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
+
+from earful.benchmarks.host import REFERENCE, around
+from earful.benchmarks.host import SUITE as HOST_SUITE
 
 Key = tuple[str, str]  # (suite, figure name)
 By = Literal["ratio", "value"]
@@ -106,6 +113,37 @@ def _finite(x: float) -> float | str:
     return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
+@dataclass(frozen=True, slots=True)
+class HostChange:
+    """The reference workload's speed in both runs: the median of each run's probes, and
+    the speed around each suite both runs ran."""
+
+    unit: str
+    first: float
+    second: float
+    first_spread: float | None  # the host's drift within each run
+    second_spread: float | None
+    suites: dict[str, tuple[float, float]]  # suite -> (first, second), in the first's order
+
+    @property
+    def change(self) -> float:
+        return relative_change(self.first, self.second)
+
+    def suite_changes(self) -> dict[str, float]:
+        return {s: relative_change(a, b) for s, (a, b) in self.suites.items()}
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "unit": self.unit,
+            "first": self.first,
+            "second": self.second,
+            "change": _finite(self.change),
+            "first_spread": self.first_spread,
+            "second_spread": self.second_spread,
+            "suites": {s: _finite(c) for s, c in self.suite_changes().items()},
+        }
+
+
 def load(path: Path) -> dict[Key, dict[str, Any]]:
     """Figures of one run by (suite, name); lines that are not figures (capacity steps
     without a value, blank lines) are skipped, malformed JSON is an error with its line."""
@@ -134,8 +172,10 @@ def _spread(doc: dict[str, Any]) -> float | None:
 def compare(
     first: dict[Key, dict[str, Any]], second: dict[Key, dict[str, Any]], by: By = "ratio"
 ) -> tuple[list[Difference], list[Key]]:
-    """Figures present in both runs (in the first run's order), and those in only one."""
-    a, b = first, second
+    """Figures present in both runs (in the first run's order), and those in only one.
+    Figures of the ``host`` suite are left out of both: see :func:`host_change`."""
+    a = {k: v for k, v in first.items() if k[0] != HOST_SUITE}
+    b = {k: v for k, v in second.items() if k[0] != HOST_SUITE}
     only = [k for k in a if k not in b] + [k for k in b if k not in a]
     diffs = []
     for k in (k for k in a if k in b):
@@ -155,3 +195,26 @@ def compare(
             )
         )
     return diffs, only
+
+
+def host_change(
+    first: dict[Key, dict[str, Any]], second: dict[Key, dict[str, Any]]
+) -> HostChange | None:
+    """How the host's speed changed between the runs, when both timed the reference
+    workload; None when either run has no ``host`` suite (runs before the probe)."""
+    fa, fb = first.get((HOST_SUITE, REFERENCE)), second.get((HOST_SUITE, REFERENCE))
+    if fa is None or fb is None:
+        return None
+    suites = {}
+    for suite in dict.fromkeys(k[0] for k in first if k[0] != HOST_SUITE):
+        key = (HOST_SUITE, around(suite))
+        if key in first and key in second:
+            suites[suite] = (float(first[key]["value"]), float(second[key]["value"]))
+    return HostChange(
+        unit=str(fa.get("unit", "")),
+        first=float(fa["value"]),
+        second=float(fb["value"]),
+        first_spread=_spread(fa),
+        second_spread=_spread(fb),
+        suites=suites,
+    )

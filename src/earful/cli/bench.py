@@ -12,6 +12,8 @@ from rich.table import Table
 
 from earful.benchmarks.capacity import plan
 from earful.benchmarks.harness import Figure, Size
+from earful.benchmarks.host import SUITE as HOST_SUITE
+from earful.benchmarks.host import HostSpeed
 from earful.benchmarks.runner import ON_DEMAND, SUITES, available, run_suite
 from earful.cli.context import console, err_console, print_wide
 
@@ -100,7 +102,11 @@ def bench(
     for name in missing:
         err_console.print(f"[yellow]skip:[/yellow] suite {name!r} is not built yet")
     failed = False
-    for name in [n for n in names if n not in missing]:
+    host = HostSpeed(size)  # the host's speed before the first suite and after each
+    to_run = [n for n in names if n not in missing]
+    if to_run:
+        host.start()
+    for name in to_run:
         figures = run_suite(
             name,
             size,
@@ -113,40 +119,40 @@ def bench(
             think=think,
             all_brands=all_brands or None,
         )
-        if as_json:
-            for fig in figures:
-                sys.stdout.write(orjson.dumps(fig.as_json()).decode() + "\n")
-            sys.stdout.flush()
-            continue
-        table = Table(title=f"{name} ({size})")
-        for col in (
-            "figure",
-            "value",
-            "unit",
-            "baseline",
-            "ratio",
-            "spread",
-            "n",
-            "peak RSS MB",
-            "verdict",
-        ):
-            table.add_column(col)
-        for fig in figures:
-            table.add_row(
-                fig.name,
-                _fmt(fig.value),
-                fig.unit,
-                _fmt(fig.baseline),
-                f"{fig.ratio:.1f}x" if fig.ratio else "-",
-                f"{fig.spread:.0%}",
-                f"{fig.n:,}",
-                _fmt(fig.peak_rss_mb),
-                _verdict(fig),
-            )
-            failed |= fig.passed is False
-        print_wide(table, 160)
+        host.after(name)
+        failed |= _print(name, size, figures, as_json)
+    _print(HOST_SUITE, size, host.figures(), as_json)
     if failed and not as_json:
         console.print("[yellow]some figures miss their targets[/yellow]")
+
+
+def _print(suite: str, size: Size, figures: list[Figure], as_json: bool) -> bool:
+    """One JSON object per figure, or a table; True when a figure misses its target."""
+    if as_json:
+        for fig in figures:
+            sys.stdout.write(orjson.dumps(fig.as_json()).decode() + "\n")
+        sys.stdout.flush()
+        return any(fig.passed is False for fig in figures)
+    if not figures:
+        return False
+    table = Table(title=f"{suite} ({size})")
+    table.add_column("figure", overflow="fold")
+    for col in ("value", "unit", "baseline", "ratio", "spread", "n", "peak RSS MB", "verdict"):
+        table.add_column(col)
+    for fig in figures:
+        table.add_row(
+            fig.name,
+            _fmt(fig.value),
+            fig.unit,
+            _fmt(fig.baseline),
+            f"{fig.ratio:.1f}x" if fig.ratio else "-",
+            f"{fig.spread:.0%}",
+            f"{fig.n:,}",
+            _fmt(fig.peak_rss_mb),
+            _verdict(fig),
+        )
+    print_wide(table, 160)
+    return any(fig.passed is False for fig in figures)
 
 
 def _capacity(

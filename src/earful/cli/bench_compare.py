@@ -11,7 +11,15 @@ import orjson
 import typer
 from rich.table import Table
 
-from earful.benchmarks.compare import BenchFileError, By, Difference, compare, load
+from earful.benchmarks.compare import (
+    BenchFileError,
+    By,
+    Difference,
+    HostChange,
+    compare,
+    host_change,
+    load,
+)
 from earful.cli.context import console, err_console, print_wide
 
 
@@ -32,6 +40,21 @@ def _ratio(x: float | None) -> str:
     if x is None:
         return "-"
     return f"{x:,.0f}×" if x >= 100 else f"{x:.3g}×"
+
+
+def _host_lines(host: HostChange) -> list[str]:
+    """The host's change between the runs, for above the table."""
+    drift = "/".join(
+        f"{s:.0%}" if s is not None else "-" for s in (host.first_spread, host.second_spread)
+    )
+    lines = [
+        f"host speed (reference workload): {_num(host.first)} → {_num(host.second)} "
+        f"{host.unit} ([bold]{host.change:+.1%}[/bold]); drift within each run {drift}"
+    ]
+    if host.suites:
+        around = ", ".join(f"{s} {c:+.0%}" for s, c in host.suite_changes().items())
+        lines.append(f"host speed around each suite: {around}")
+    return lines
 
 
 def _table(diffs: list[Difference], title: str, tolerance: float) -> Table:
@@ -101,10 +124,12 @@ def bench_compare(
     is missing from a run; 2 when a file cannot be read."""
     basis: By = "ratio" if by is Basis.ratio else "value"
     try:
-        diffs, only = compare(load(first), load(second), by=basis)
+        a, b = load(first), load(second)
     except (OSError, BenchFileError) as exc:
         err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # paths stay whole
         raise typer.Exit(2) from None
+    diffs, only = compare(a, b, by=basis)
+    host = host_change(a, b)
     moved = [d for d in diffs if not d.within(tolerance)]
     by_ratio = sum(d.by == "ratio" for d in diffs)
     if as_json:
@@ -121,6 +146,7 @@ def bench_compare(
             "moved": [[d.suite, d.name, d.by] for d in moved],
             "only_in_one_run": [list(k) for k in only],
             "passed": not moved and not only,
+            "host": host.as_json() if host else None,
         }
         sys.stdout.write(orjson.dumps(summary).decode() + "\n")
         sys.stdout.flush()
@@ -130,6 +156,8 @@ def bench_compare(
             if basis == "ratio"
             else "value"
         )
+        for line in _host_lines(host) if host else []:
+            console.print(line, soft_wrap=True)
         title = f"{first.name} → {second.name} (tolerance {tolerance:.0%}, judged by {judged})"
         print_wide(_table(diffs, title, tolerance), 170)
         for suite, name in only:
