@@ -1,11 +1,15 @@
-"""How the benchmarks sample: percentiles, and baseline calls spread among subject calls."""
+"""How the benchmarks sample: percentiles, baseline calls among subject calls, warm-ups."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from earful.benchmarks import ingest
 from earful.benchmarks.harness import percentile
 from earful.benchmarks.inbox import Latencies, latencies, schedule
 
@@ -55,3 +59,35 @@ def test_the_spread_of_a_p95_is_that_of_each_third() -> None:
     drifting = Latencies(subject=[10.0] * 100 + [20.0] * 100 + [10.0] * 100, baseline=[1.0])
     assert drifting.spread == pytest.approx(1.0)
     assert Latencies(subject=[10.0] * 300, baseline=[1.0]).spread == 0.0
+
+
+def test_ingest_alternates_subject_and_baseline_after_a_warm_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, str, object]] = []
+
+    def fake(kind: str) -> Callable[[Engine, Path], int]:
+        def ingest(engine: Engine, corpus: Path) -> int:
+            calls.append((kind, corpus.name, engine))
+            return 1000
+
+        return ingest
+
+    monkeypatch.setattr(ingest, "pipeline_ingest", fake("subject"))
+    monkeypatch.setattr(ingest, "naive_ingest", fake("baseline"))
+    paths = {name: tmp_path / name for name in ("all", "naive", "warm", "warm-naive")}
+    slices = ingest.Slices(
+        corpus=paths["all"],
+        naive=paths["naive"],
+        naive_posts=25,
+        warm=paths["warm"],
+        warm_naive=paths["warm-naive"],
+    )
+    fig = ingest._measure("sqlite", None, tmp_path, slices, 1000, "default")
+    assert [(k, c) for k, c, _ in calls] == [
+        ("subject", "warm"),
+        ("baseline", "warm-naive"),
+        *[("subject", "all"), ("baseline", "naive")] * ingest.REPEAT["default"],
+    ]
+    assert len({id(e) for _, _, e in calls}) == len(calls)  # a fresh database each
+    assert fig.value > 0 and fig.baseline is not None and fig.n == 1000
