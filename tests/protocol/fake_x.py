@@ -7,7 +7,8 @@ The stream is live: ``script`` is what happens, in order; ``drop_after`` makes a
 connection die after N events, with the next ``outage`` events happening while nobody
 listens (they are only found by recent search, as on X). The Post compliance stream
 (four partitions) plays ``compliance_script`` once the script has played, with its own
-drops and outages, and replays ``backfill_minutes`` of a partition's events on connect.
+drops, outages and refused connects, and replays ``backfill_minutes`` of a partition's
+events on connect.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class FakeX:
     compliance_drop_after: list[int] = field(default_factory=list)
     compliance_outage: int = 0  # events of that partition happening while it is down
     compliance_sent: list[tuple[float, int, bytes]] = field(default_factory=list)  # backfill
+    compliance_status: list[int] = field(default_factory=list)  # answers for the next connects
 
     def _happen(self, event: str, payload: Any) -> None:
         if event == "tweet":
@@ -240,6 +242,9 @@ class FakeX:
                 },
                 status_code=400,
             )
+        if self.compliance_status:
+            status = self.compliance_status.pop(0)
+            return self._problem(status, "Service Unavailable", "try later")
         part = int(partition)
         drop = self.compliance_drop_after.pop(0) if self.compliance_drop_after else None
         since = time.time() - 60 * int(backfill)

@@ -25,9 +25,11 @@
   partitions) is read beside the filtered stream, into the same batches: ``delete``
   marks the post deleted; ``tweet_edit`` (it has no text), ``withheld``, ``drop`` and
   ``undrop`` count as skipped. Each connection asks for ``backfill_minutes`` (up to 5)
-  of replay, so a shorter drop loses no deletion (marking twice is harmless). A
-  partition that drops reconnects the filtered stream too, whose catch-up fills its
-  side. A deletion heard before its post is stored is not kept.
+  of replay, so a shorter drop loses no deletion (marking twice is harmless). The
+  partitions are opened before the filtered stream, so one that refuses or times out
+  never costs lines X already sent on it. A partition that drops reconnects the
+  filtered stream too, whose catch-up fills its side. A deletion heard before its post
+  is stored is not kept.
 * Act (OAuth 2.0 user token): ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``,
   ``POST /2/users/:id/likes``, ``POST /2/users/:id/retweets``, direct messages through
   ``POST /2/dm_conversations/with/:participant_id/messages``.
@@ -487,15 +489,15 @@ class X(LiveConnector, Actor):
         raise Retry(f"{what}: {describe(response)}", self.reconnect.http_error())
 
     async def _streams(self, stack: contextlib.AsyncExitStack) -> AsyncGenerator[bytes, None]:
-        """The filtered stream's lines, merged with those of the compliance partitions."""
-        fields = {
-            "tweet.fields": TWEET_FIELDS,
-            "expansions": EXPANSIONS,
-            "user.fields": USER_FIELDS,
-        }
-        lines = _lines(await self._open(stack, STREAM, fields))
-        if not self.compliance_partitions:
-            return lines
+        """The filtered stream's lines, merged with those of the compliance partitions.
+
+        The partitions open first and the filtered stream last, right before reading: X
+        sends on the filtered stream as soon as it is open, and a partition that then
+        refuses or times out would end the connection with those lines unread. With no
+        ``since_id`` yet (a new source without backfill) no catch-up finds those posts,
+        and none ever finds the deletions among them. A partition's lines lost that way
+        cost nothing: the next connection's ``backfill_minutes`` replays them.
+        """
         # X replays up to five minutes of compliance events on request; a deletion heard
         # twice is marked once, so every connection asks for them.
         backfill = self.compliance_backfill_min
@@ -512,7 +514,13 @@ class X(LiveConnector, Actor):
             )
             for p in self.compliance_partitions
         ]
-        return _merge([lines, *more])
+        fields = {
+            "tweet.fields": TWEET_FIELDS,
+            "expansions": EXPANSIONS,
+            "user.fields": USER_FIELDS,
+        }
+        lines = _lines(await self._open(stack, STREAM, fields))
+        return _merge([lines, *more]) if more else lines
 
     async def session(self, cursor: str | None) -> AsyncIterator[Batch]:
         state = orjson.loads(cursor) if cursor else {}
