@@ -77,3 +77,9 @@ def test_emoji_fast_path_agrees_with_full_unicode_path(text: str) -> None:
     # An accented letter sends the text down the full path and adds one token, "e".
     base = normalize(text)
     assert normalize(text + " é") == (base + "e " if base != " " else " e ")
+
+
+def test_a_skin_tone_after_the_hash_is_dropped_on_both_paths() -> None:
+    # Found by Hypothesis: the full path parsed hashtags before dropping emoji noise.
+    assert normalize("#🏽1") == " #1 1 "
+    assert normalize("#🏽1 é") == " #1 1 e "

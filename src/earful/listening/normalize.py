@@ -99,13 +99,15 @@ def normalize(text: str, *, hashtags: bool = True) -> str:
         if "://" in text or "www." in text or "WWW." in text:
             text = _URL.sub(f" {URL_MASK} ", text)
         return _ascii(_NON_ASCII.sub(_simple_run, text), hashtags)
-    text = unicodedata.normalize("NFKC", _SYMBOLS.sub(" ", text))
+    # Skin tones, variation selectors and joiners go first, as on the fast path: "#🏽1"
+    # is the tag #1 on both.
+    text = _EMOJI_NOISE.sub("", unicodedata.normalize("NFKC", _SYMBOLS.sub(" ", text)))
     if "://" in text or "www." in text or "WWW." in text:
         text = _URL.sub(f" {URL_MASK} ", text)
     if hashtags and "#" in text:
         text = _HASHTAG.sub(_expand_hashtag, text)
     text = fold(text)
-    text = _OWN_TOKEN.sub(r" \g<0> ", _EMOJI_NOISE.sub("", text))
+    text = _OWN_TOKEN.sub(r" \g<0> ", text)
     return _SEPARATORS.sub(" ", f" {text} ")
 
 
