@@ -60,6 +60,19 @@ def reference(tmp_path: Path, corpus: Path, batch_size: int) -> dict[str, object
     return out
 
 
+def drain_with_workers(
+    engine: Engine, client: redis.Redis, cfg: StreamConfig, n: int, timeout: float
+) -> list[Worker]:
+    """``n`` workers in threads, each running until the stream is idle."""
+    workers = [Worker(engine, client, cfg, f"w{i}") for i in range(n)]
+    threads = [threading.Thread(target=w.run, kwargs={"until_idle": True}) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return workers
+
+
 def test_a_batch_survives_the_stream_unchanged(corpus: Path) -> None:
     batch = next(FileReplay(corpus, "jsonl", batch_size=300).read(None))
     batch.rejected.append(Rejected("line 9", "bad", b"\xff\xfenot utf-8"))
@@ -78,12 +91,7 @@ def test_two_workers_store_what_one_process_stores(
         connector = FileReplay(corpus, "jsonl", batch_size=100)
         pub = Publisher(client, cfg, connector.source_name, connector.name)
         pub.run(connector)
-        workers = [Worker(engine, client, cfg, f"w{i}") for i in range(2)]
-        threads = [threading.Thread(target=w.run, kwargs={"until_idle": True}) for w in workers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        workers = drain_with_workers(engine, client, cfg, 2, timeout=60)
         assert sum(w.stats.batches for w in workers) == pub.seq > 10
         # Consecutive small batches shared transactions, and it changed nothing.
         assert sum(w.stats.transactions for w in workers) < pub.seq
@@ -123,12 +131,7 @@ def test_workers_judge_spikes_after_their_commit_once(
         cfg = StreamConfig(stream=stream, claim_idle_ms=500, block_ms=50, merge_posts=200)
         connector = FileReplay(corpus, "jsonl", batch_size=100)
         Publisher(client, cfg, connector.source_name, connector.name).run(connector)
-        workers = [Worker(engine, client, cfg, f"w{i}") for i in range(2)]
-        threads = [threading.Thread(target=w.run, kwargs={"until_idle": True}) for w in workers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        drain_with_workers(engine, client, cfg, 2, timeout=120)
     clean = make_engine(f"sqlite:///{tmp_path / 'clean.db'}")
     upgrade(clean)
     demo_brands(clean)
