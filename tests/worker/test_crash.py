@@ -24,18 +24,22 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-from sqlalchemy import func, select
 
 from earful.connectors.replay import FileReplay
 from earful.db import make_engine
 from earful.demo.generate import write
 from earful.migrate import upgrade
-from earful.models import Post
 from earful.worker.redis_streams import Publisher, StreamConfig, ensure_group
 from earful.worker.repository import applied_seq
 from tests.conftest import PG_DSN
-from tests.pipeline.helpers import canonical
-from tests.worker.helpers import WORKER_REDIS_URL, stream_keys
+from tests.worker.helpers import (
+    WORKER_REDIS_URL,
+    assert_as_reference,
+    assert_drained,
+    final_state,
+    reap,
+    stream_keys,
+)
 from tests.worker.test_redis_streams import reference
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
@@ -214,26 +218,14 @@ def test_killed_workers_lose_and_double_nothing(
             expected = ref.result()
             reference_s = time.monotonic() - started
         finally:
-            for proc in fleet.procs.values():
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-            published.join(30)
+            reap(fleet.procs.values(), published)
             ref.stop()
         assert codes == [0] * WORKERS, "SIGTERM must stop a worker cleanly"
         assert fleet.kills >= 3
-        assert client.xpending(stream, cfg.group)["pending"] == 0
-        assert client.xlen(cfg.dead_stream) == 0
-    got = canonical(engine)
-    with engine.connect() as conn:
-        stored = conn.scalar(select(func.count(Post.id)))
-    engine.dispose()
-    client.close()
+        assert_drained(client, stream, cfg)
+    got, stored = final_state(engine, client)
     print(
         f"crash test: {POSTS} posts, {fleet.kills} kills, cuts {cuts}, {stored} stored; "
         f"workers done after {workers_s:.0f} s, reference after {reference_s:.0f} s"
     )
-    assert stored == len(expected["posts"])
-    assert got["posts"] == expected["posts"]
-    assert got["conversations"] == expected["conversations"]
-    assert got == expected
+    assert_as_reference(got, stored, expected)

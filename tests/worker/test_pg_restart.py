@@ -28,20 +28,24 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-from sqlalchemy import func, select
 
 from earful.connectors.replay import FileReplay
 from earful.db import make_engine
 from earful.demo.generate import write
 from earful.migrate import upgrade
-from earful.models import Post
 from earful.worker import metrics
 from earful.worker.redis_streams import Publisher, StreamConfig, ensure_group
 from earful.worker.repository import applied_seq
 from tests.conftest import IN_CI
-from tests.pipeline.helpers import canonical
 from tests.pipeline.test_runner import demo_brands
-from tests.worker.helpers import WORKER_REDIS_URL, stream_keys
+from tests.worker.helpers import (
+    WORKER_REDIS_URL,
+    assert_as_reference,
+    assert_drained,
+    final_state,
+    reap,
+    stream_keys,
+)
 from tests.worker.test_crash import Fleet
 from tests.worker.test_redis_streams import reference
 
@@ -222,30 +226,18 @@ def test_workers_ride_out_postgres_restarts(
                 pytest.fail(f"the workers did not finish in time ({done} of {publisher.seq})")
             codes = fleet.terminate()
         finally:
-            for proc in fleet.procs.values():
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-            published.join(30)
+            reap(fleet.procs.values(), published)
         logs = {p.name: p.read_text()[-1500:] for p in tmp_path.glob("w*.log")}
         assert codes == [0] * WORKERS, f"SIGTERM must stop a worker cleanly: {logs}"
         assert len(restarts) == 2 and len(set(boots)) == 3, "the server did not restart"
         assert all(0 < at < publisher.seq for _, at, _ in restarts), "not in mid-run"
         retries = int(client.hget(metrics.metrics_key(stream), "db_retries") or 0)
         assert retries >= 2, f"the workers never saw the database go away: {logs}"
-        assert client.xpending(stream, cfg.group)["pending"] == 0
-        assert client.xlen(cfg.dead_stream) == 0
+        assert_drained(client, stream, cfg)
         assert fleet.generation == WORKERS, "a worker died and had to be restarted"
-    got = canonical(engine)
-    with engine.connect() as conn:
-        stored = conn.scalar(select(func.count(Post.id)))
-    engine.dispose()
-    client.close()
+    got, stored = final_state(engine, client)
     print(
         f"postgres restart: {POSTS} posts, {publisher.seq} batches, restarts {restarts}, "
         f"{retries} database retries, {stored} stored"
     )
-    assert stored == len(expected["posts"])
-    assert got["posts"] == expected["posts"]
-    assert got["conversations"] == expected["conversations"]
-    assert got == expected
+    assert_as_reference(got, stored, expected)
