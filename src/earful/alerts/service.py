@@ -20,14 +20,6 @@ SETTINGS = SpikeSettings()
 Windows = dict[int, set[datetime]]
 
 
-def detect_after_batch(
-    conn: Connection, batch: Sequence[Classified], settings: SpikeSettings = SETTINGS
-) -> list[int]:
-    """Count this batch's customer posts, then examine the windows it touched; store and
-    return new alerts. The embedded pipeline runs both inside the batch's transaction."""
-    return detect_spikes(conn, count_batch(conn, batch, settings), settings)
-
-
 def count_batch(
     conn: Connection, batch: Sequence[Classified], settings: SpikeSettings = SETTINGS
 ) -> Windows:
