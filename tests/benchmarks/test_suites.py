@@ -47,7 +47,31 @@ def test_capacity_names_a_rate_and_a_bottleneck() -> None:
     assert result.exit_code == 0, result.output
     lines = [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
     steps, summary = lines[:-1], lines[-1]
-    assert [s["rate"] for s in steps][:2] == [100, 200]
+    doubling = [s["rate"] for s in steps if s["phase"] == "step"]
+    assert doubling[:2] == [100, 200]
     assert summary["bottleneck"] in {"normalize", "match", "classify", "thread", "route", "store"}
+    for s in steps:
+        assert 0 < s["busy"] <= 1 and s["p50_ms"] <= s["p99_ms"]
+        assert s["sustainable"] == (not s["why"]), s
     held = [s["rate"] for s in steps if s["sustainable"]]
-    assert summary["sustainable_rate"] == (max(held) if held else 0)
+    assert summary["sustainable_rate"] == summary["step_rate"] == (max(held) if held else 0)
+
+
+def test_capacity_hold_reports_windows_and_plans_with_the_held_rate() -> None:
+    args = ["bench", "capacity", "--quick", "--json", "--hold", "2", "--headroom", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    holds = [x for x in lines if x.get("phase") == "hold"]
+    windows = [x for x in lines if x.get("phase") == "window"]
+    summary = lines[-1]
+    assert holds and holds[0]["rate"] == summary["step_rate"] > 0
+    # Each hold printed its windows before its own line, covering all its posts.
+    first_hold = lines.index(holds[0])
+    mine = [w for w in windows if lines.index(w) < first_hold]
+    assert len(mine) == holds[0]["windows"] >= 5
+    assert sum(w["posts"] for w in mine) == holds[0]["posts"]
+    assert [w["end_s"] for w in mine] == sorted(w["end_s"] for w in mine)
+    last = holds[-1]
+    assert summary["sustainable_rate"] == (last["rate"] if last["sustainable"] else 0)
+    assert summary["hold"]["rate"] == last["rate"]

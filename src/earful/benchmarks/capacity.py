@@ -1,11 +1,22 @@
 """`earful bench capacity`: how many posts per second this box sustains, and what limits it.
 
-Posts arrive on a clock at a fixed offered rate (step after step, doubling) and go through
-the whole embedded pipeline — normalize, match against N listening queries, classify,
-thread, route, store — in batches of what has arrived. A step is sustainable when the p99
-latency from arrival to commit stays under the bound and the backlog does not grow. The
-bottleneck is the stage that took the largest share of the time in the first step that
-broke (or in the last step run).
+Posts arrive on a clock at a fixed offered rate and go through the whole embedded
+pipeline — normalize, match against N listening queries, classify, thread, route, store —
+in batches of what has arrived (one batch per tick at most, as a connector hands them
+over). The search doubles the rate until a step breaks, then bisects between the last step
+that held and the first that broke. A step holds when
+
+* the p99 latency from arrival to commit is under the bound,
+* the backlog (how long ago the oldest waiting post arrived) stays under the bound, and
+* the pipeline was busy for at most ``headroom`` of the step: a box that is busy all the
+  time in a short step has nothing left for the database growing and the host's speed
+  drifting over a long run.
+
+``hold_s`` then replays the rate found for that long, the backlog sampled per window, and
+the hold passes only when its lag does not grow: the trend of the windows' lag, carried
+forward for another run as long, still ends under the bound. If it fails, the rate backs
+off and the hold runs again. The bottleneck is the stage with the largest share of the time
+in the first step that broke (or the last step run).
 """
 
 from __future__ import annotations
@@ -13,13 +24,13 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from earful.benchmarks.ingest import fresh_database
 from earful.brands.service import create_brand
@@ -28,46 +39,94 @@ from earful.connectors.wire import parse_post_json
 from earful.db import transaction
 from earful.demo.generate import brands_config, generate
 from earful.listening.engine import LiveMatcher, QuerySource
-from earful.models import Brand
 from earful.pipeline.runner import Pipeline
 from earful.pipeline.schema import PostIn
 
 HOLD_TRIES = 3
+BACK_OFF = 0.8  # a hold that fails retries at this share of its rate
+REFINE_STEPS = 2  # bisections between the last step that held and the first that broke
+TICK_S = 0.05  # at most one batch per tick, like a connector's hand-off
+ROUND_TO = 50  # rates found by bisection or back-off are multiples of this
+
+
+@dataclass(slots=True)
+class Window:
+    """One slice of a step: when it ended, what was committed in it, the worst lag."""
+
+    end_s: float
+    posts: int
+    lag_s: float
+    p99_ms: float
 
 
 @dataclass(slots=True)
 class Step:
     rate: int
     posts: int
+    seconds: float
     p50_ms: float
     p99_ms: float
-    lag_s: float  # how far behind the last arrival the last commit was
+    lag_s: float  # the largest backlog seen: how long ago the oldest waiting post arrived
+    busy: float  # share of the step's wall time spent processing batches
+    lag_growth_s: float  # the windows' lag trend, carried forward for another step as long
     sustainable: bool
+    phase: str = "step"  # "step" (doubling), "refine" (bisection) or "hold"
     stage_share: dict[str, float] = field(default_factory=dict)
+    windows: list[Window] = field(default_factory=list)
 
     @property
     def bottleneck(self) -> str:
         return max(self.stage_share, key=lambda k: self.stage_share[k]) if self.stage_share else "-"
+
+    def why(self, bound_s: float, headroom: float) -> str:
+        """What broke, in words; empty when the step held."""
+        reasons = []
+        if self.p99_ms > bound_s * 1000:
+            reasons.append(f"p99 {self.p99_ms:,.0f} ms > {bound_s * 1000:,.0f}")
+        if self.lag_s > bound_s:
+            reasons.append(f"lag {self.lag_s:.1f} s > {bound_s:g}")
+        if self.busy > headroom and self.phase != "hold":
+            reasons.append(f"busy {self.busy:.0%} > {headroom:.0%}")
+        if self.lag_s + self.lag_growth_s > bound_s:
+            reasons.append(f"lag growing {self.lag_growth_s:+.1f} s per run")
+        return "; ".join(dict.fromkeys(reasons))
 
 
 @dataclass(slots=True)
 class Capacity:
     queries: int
     bound_s: float
+    headroom: float
     steps: list[Step]
-    # The sustainable rate replayed for a long time, when asked (``hold_s``).
-    hold: Step | None = None
+    # The rate found replayed for a long time, when asked (``hold_s``): one per try.
+    holds: list[Step] = field(default_factory=list)
 
     @property
-    def sustainable_rate(self) -> int:
+    def step_rate(self) -> int:
+        """The fastest short step that held."""
         ok = [s.rate for s in self.steps if s.sustainable]
         return max(ok) if ok else 0
 
     @property
+    def hold(self) -> Step | None:
+        return self.holds[-1] if self.holds else None
+
+    @property
+    def sustainable_rate(self) -> int:
+        """The rate to plan with: the one a long hold held when one was run."""
+        if not self.holds:
+            return self.step_rate
+        return self.holds[-1].rate if self.holds[-1].sustainable else 0
+
+    @property
     def bottleneck(self) -> str:
-        broken = [s for s in self.steps if not s.sustainable]
-        step = broken[0] if broken else self.steps[-1]
+        broken = sorted((s for s in self.steps if not s.sustainable), key=lambda s: s.rate)
+        step = broken[0] if broken else max(self.steps, key=lambda s: s.rate)
         return step.bottleneck
+
+
+OnStep = Callable[[Step], None]
+OnWindow = Callable[[int, Window], None]  # (rate, window) while a step runs
 
 
 def synthetic_queries(n: int, brand_id: int) -> Iterator[QuerySource]:
@@ -99,6 +158,27 @@ def _matcher(engine: Engine, queries: int) -> LiveMatcher:
     return LiveMatcher(sources)
 
 
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+
+
+def lag_growth(windows: list[Window], seconds: float) -> float:
+    """How much the lag would grow over another ``seconds`` at the windows' trend (least
+    squares over the windows' worst lag; the first window, which starts from an empty
+    backlog, is left out). Zero with fewer than four windows: too few for a trend."""
+    points = [(w.end_s, w.lag_s) for w in windows[1:]]
+    if len(points) < 3:
+        return 0.0
+    mx = statistics.fmean(x for x, _ in points)
+    my = statistics.fmean(y for _, y in points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return 0.0
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
+    return max(0.0, slope * seconds)
+
+
 def run_step(
     pipeline: Pipeline,
     engine: Engine,
@@ -106,41 +186,83 @@ def run_step(
     seconds: float,
     seed: int,
     bound_s: float,
+    headroom: float = 0.8,
+    windows: int = 5,
     max_batch: int = 5000,
+    phase: str = "step",
+    on_window: OnWindow | None = None,
 ) -> Step:
+    """Offer ``rate`` posts/s for ``seconds`` and measure what the pipeline made of it."""
     n = max(1, int(rate * seconds))
     posts = _posts(seed, n)
     before = dict(pipeline.stage_seconds)
     latencies: list[float] = []
-    done = 0.0
+    slices: list[Window] = []
+    window_s = seconds / max(1, windows)
+    window_start, window_lag, window_posts = 0, 0.0, 0
+    busy = worst_lag = done = 0.0
     i = 0
     t0 = time.perf_counter()
+    next_tick = 0.0
     while i < n:
         now = time.perf_counter() - t0
         arrived = min(n, int(now * rate) + 1)
-        if arrived <= i:
-            time.sleep(max(0.0, min(0.05, i / rate - now)))
+        if arrived <= i or now < next_tick:
+            time.sleep(max(0.0, min(TICK_S, max(next_tick, i / rate) - now)))
             continue
+        next_tick = now + TICK_S
+        # The backlog before this batch: the oldest waiting post arrived i / rate after t0.
+        worst_lag = max(worst_lag, now - i / rate)
+        window_lag = max(window_lag, now - i / rate)
         take = list(islice(posts, min(arrived, i + max_batch) - i))
+        started = time.perf_counter()
         with engine.begin() as conn:
             pipeline.process(conn, Batch(posts=take), origin="capacity")
-        done = time.perf_counter() - t0
+        finished = time.perf_counter()
+        busy += finished - started
+        done = finished - t0
         latencies.extend(done - j / rate for j in range(i, i + len(take)))
         i += len(take)
+        window_posts += len(take)
+        if done >= window_s * (len(slices) + 1) or i >= n:
+            window = Window(
+                end_s=done,
+                posts=window_posts,
+                lag_s=window_lag,
+                p99_ms=_p99(latencies[window_start:]) * 1000,
+            )
+            slices.append(window)
+            if on_window:
+                on_window(rate, window)
+            window_start, window_posts, window_lag = len(latencies), 0, 0.0
     spent = {k: v - before.get(k, 0.0) for k, v in pipeline.stage_seconds.items()}
     total = sum(spent.values()) or 1.0
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    lag = max(0.0, done - (n - 1) / rate)
+    p99 = _p99(latencies)
+    lag = max(worst_lag, done - (n - 1) / rate)
+    growth = lag_growth(slices, seconds)
+    busy_share = busy / max(done, 1e-9)
+    # A hold is judged on its lag alone: the headroom is for what a short step cannot show.
+    limit = 1.0 if phase == "hold" else headroom
     return Step(
         rate=rate,
         posts=n,
+        seconds=round(done, 3),
         p50_ms=statistics.median(latencies) * 1000,
         p99_ms=p99 * 1000,
         lag_s=lag,
-        sustainable=p99 <= bound_s and lag <= bound_s,
+        busy=busy_share,
+        lag_growth_s=growth,
+        sustainable=(
+            p99 <= bound_s and lag <= bound_s and busy_share <= limit and lag + growth <= bound_s
+        ),
+        phase=phase,
         stage_share={k: v / total for k, v in spent.items()},
+        windows=slices,
     )
+
+
+def _round(rate: float) -> int:
+    return max(ROUND_TO, round(rate / ROUND_TO) * ROUND_TO)
 
 
 def plan(
@@ -151,28 +273,66 @@ def plan(
     bound_s: float = 2.0,
     database: str | None = None,
     hold_s: float = 0.0,
+    headroom: float = 0.8,
+    on_step: OnStep | None = None,
+    on_window: OnWindow | None = None,
 ) -> Capacity:
-    """Double the offered rate until a step breaks the latency or lag bound; then, if
-    ``hold_s``, replay the sustainable rate that long to show the lag does not grow."""
-    steps: list[Step] = []
+    """Double the offered rate until a step breaks, bisect between the last step that held
+    and the first that broke; then, if ``hold_s``, replay the fastest rate that held that
+    long, backing off until the lag does not grow. ``on_step`` sees each step as it ends,
+    ``on_window`` each window of a hold (long holds say how they are going)."""
+    result = Capacity(queries=queries, bound_s=bound_s, headroom=headroom, steps=[])
+    seeds = iter(range(100, 1_000_000))
+
+    def step(rate: int, phase: str) -> Step:
+        s = run_step(pipeline, engine, rate, seconds, next(seeds), bound_s, headroom, phase=phase)
+        result.steps.append(s)
+        if on_step:
+            on_step(s)
+        return s
+
     with tempfile.TemporaryDirectory() as tmp, fresh_database(database, Path(tmp)) as engine:
         pipeline = Pipeline(engine, matcher=_matcher(engine, queries))
-        with engine.connect() as conn:
-            assert conn.scalar(select(Brand.id).where(Brand.slug == "skyward")) is not None
-        rate, seed = start_rate, 100
+        _warm_up(pipeline, engine)
+        rate, ok, broken = start_rate, 0, 0
         while rate <= max_rate:
-            step = run_step(pipeline, engine, rate, seconds, seed, bound_s)
-            steps.append(step)
-            if not step.sustainable:
+            if not step(rate, "step").sustainable:
+                broken = rate
                 break
-            rate, seed = rate * 2, seed + 1
-        result = Capacity(queries=queries, bound_s=bound_s, steps=steps)
-        rate = result.sustainable_rate
-        for attempt in range(HOLD_TRIES if hold_s > 0 and rate else 0):
-            # A short step can hold a rate a long run cannot (the database grows): back off
-            # by a quarter until the long run holds too.
-            result.hold = run_step(pipeline, engine, rate, hold_s, 999 - attempt, bound_s)
-            if result.hold.sustainable:
+            ok, rate = rate, rate * 2
+        for _ in range(REFINE_STEPS if ok and broken else 0):
+            mid = _round((ok + broken) / 2)
+            if mid in (ok, broken):
                 break
-            rate = int(rate * 0.75)
+            if step(mid, "refine").sustainable:
+                ok = mid
+            else:
+                broken = mid
+        rate = result.step_rate
+        for _ in range(HOLD_TRIES if hold_s > 0 and rate else 0):
+            held = run_step(
+                pipeline,
+                engine,
+                rate,
+                hold_s,
+                next(seeds),
+                bound_s,
+                headroom,
+                windows=max(5, int(hold_s // 30)),
+                phase="hold",
+                on_window=on_window,
+            )
+            result.holds.append(held)
+            if on_step:
+                on_step(held)
+            if held.sustainable:
+                break
+            rate = _round(rate * BACK_OFF)
     return result
+
+
+def _warm_up(pipeline: Pipeline, engine: Engine) -> None:
+    """Load the classifiers and warm the caches before the clock starts: the first step's
+    p99 would otherwise be the model loading, not the load."""
+    with engine.begin() as conn:
+        pipeline.process(conn, Batch(posts=list(_posts(1, 200))), origin="capacity-warm-up")

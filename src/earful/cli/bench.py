@@ -10,7 +10,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from earful.benchmarks.capacity import plan
+from earful.benchmarks.capacity import Capacity, Step, Window, plan
 from earful.benchmarks.harness import Figure, Size
 from earful.benchmarks.host import SUITE as HOST_SUITE
 from earful.benchmarks.host import HostSpeed
@@ -58,6 +58,14 @@ def bench(
     hold: Annotated[
         float, typer.Option(help="capacity: then replay the sustainable rate this many seconds.")
     ] = 0.0,
+    headroom: Annotated[
+        float,
+        typer.Option(
+            help="capacity: a step holds only if the pipeline was busy at most this share of it.",
+            min=0.05,
+            max=1.0,
+        ),
+    ] = 0.8,
     agents: Annotated[
         int | None, typer.Option(help="load, soak: simulated agents (200; soak 20).", min=1)
     ] = None,
@@ -89,6 +97,7 @@ def bench(
             quick,
             as_json,
             hold,
+            headroom,
         )
         return
     names = suites or [n for n in available() if n not in ON_DEMAND]
@@ -163,56 +172,144 @@ def _capacity(
     quick: bool,
     as_json: bool,
     hold: float,
+    headroom: float,
 ) -> None:
+    """Runs the planner and prints each step as it ends (a hold of minutes prints a line per
+    window meanwhile), then the rate to plan with and the bottleneck."""
+    queries = min(queries, 50) if quick else queries
+    printer: _JsonSteps | _StepTable
+    if as_json:
+        printer = _JsonSteps(bound_s, headroom)
+    else:
+        printer = _StepTable(bound_s, headroom)
+        console.print(
+            f"capacity: {queries:,} listening queries, {seconds:g} s steps, bound "
+            f"{bound_s:g} s, headroom {headroom:.0%}" + (f", hold {hold:g} s" if hold else ""),
+            soft_wrap=True,
+        )
+        printer.header()
     result = plan(
-        queries=min(queries, 50) if quick else queries,
+        queries=queries,
         seconds=seconds,
         start_rate=100 if quick else 250,
         max_rate=400 if quick else 64_000,
         bound_s=bound_s,
         database=database,
         hold_s=hold,
+        headroom=headroom,
+        on_step=printer.step,
+        on_window=printer.window,
     )
-    if as_json:
-        for step in result.steps:
-            sys.stdout.write(orjson.dumps({"suite": "capacity", **asdict(step)}).decode() + "\n")
-        sys.stdout.write(
-            orjson.dumps(
-                {
-                    "suite": "capacity",
-                    "sustainable_rate": result.sustainable_rate,
-                    "bottleneck": result.bottleneck,
-                    "queries": result.queries,
-                    "bound_s": result.bound_s,
-                    "hold": asdict(result.hold) if result.hold else None,
-                }
-            ).decode()
-            + "\n"
+    printer.summary(result)
+
+
+class _JsonSteps:
+    """`--json`: a line per step and per hold window as they happen, then a summary."""
+
+    def __init__(self, bound_s: float, headroom: float) -> None:
+        self.bound_s, self.headroom = bound_s, headroom
+
+    def _write(self, doc: dict[str, object]) -> None:
+        sys.stdout.write(orjson.dumps({"suite": "capacity", **doc}).decode() + "\n")
+        sys.stdout.flush()
+
+    def step(self, step: Step) -> None:
+        doc = asdict(step)
+        doc.pop("windows")
+        self._write(
+            {
+                **doc,
+                "bottleneck": step.bottleneck,
+                "why": step.why(self.bound_s, self.headroom),
+                "windows": len(step.windows),
+            }
         )
-        return
-    table = Table(title=f"capacity: {result.queries:,} listening queries, bound {bound_s:g} s")
-    for col in ("offered posts/s", "posts", "p50 ms", "p99 ms", "lag s", "verdict", "bottleneck"):
-        table.add_column(col)
-    for step in result.steps:
+
+    def window(self, rate: int, window: Window) -> None:
+        self._write({"phase": "window", "rate": rate, **asdict(window)})
+
+    def summary(self, result: Capacity) -> None:
+        self._write(
+            {
+                "sustainable_rate": result.sustainable_rate,
+                "step_rate": result.step_rate,
+                "bottleneck": result.bottleneck,
+                "queries": result.queries,
+                "bound_s": result.bound_s,
+                "headroom": result.headroom,
+                "hold": None if result.hold is None else asdict(result.hold),
+            }
+        )
+
+
+class _StepTable:
+    """Human output: one aligned row per step as it ends, a row per hold window."""
+
+    COLUMNS = "{:<7} {:>9} {:>9} {:>8} {:>8} {:>7} {:>6}  {:<8} {}"
+
+    def __init__(self, bound_s: float, headroom: float) -> None:
+        self.bound_s, self.headroom = bound_s, headroom
+
+    def header(self) -> None:
+        console.print(
+            self.COLUMNS.format(
+                "phase",
+                "posts/s",
+                "posts",
+                "p50 ms",
+                "p99 ms",
+                "lag s",
+                "busy",
+                "verdict",
+                "bottleneck",
+            ),
+            style="bold",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def step(self, step: Step) -> None:
         share = step.stage_share.get(step.bottleneck, 0.0)
-        table.add_row(
+        verdict = "holds" if step.sustainable else "breaks"
+        why = step.why(self.bound_s, self.headroom)
+        line = self.COLUMNS.format(
+            step.phase,
             f"{step.rate:,}",
             f"{step.posts:,}",
             f"{step.p50_ms:,.0f}",
             f"{step.p99_ms:,.0f}",
             f"{step.lag_s:.2f}",
-            "[green]holds[/green]" if step.sustainable else "[red]breaks[/red]",
-            f"{step.bottleneck} ({share:.0%})",
+            f"{step.busy:.0%}",
+            verdict,
+            f"{step.bottleneck} ({share:.0%})" + (f" — {why}" if why else ""),
         )
-    print_wide(table, 120)
-    console.print(
-        f"sustainable rate: [bold]{result.sustainable_rate:,} posts/s[/bold]; "
-        f"bottleneck: [bold]{result.bottleneck}[/bold]"
-    )
-    if result.hold:
-        h = result.hold
-        verdict = "holds" if h.sustainable else "does NOT hold"
         console.print(
-            f"held {h.posts:,} posts at {h.rate:,} posts/s: p99 {h.p99_ms:,.0f} ms, "
-            f"final lag {h.lag_s:.2f} s — {verdict}"
+            line, style=None if step.sustainable else "red", highlight=False, soft_wrap=True
+        )
+
+    def window(self, rate: int, window: Window) -> None:
+        console.print(
+            f"  hold at {rate:,} posts/s: {window.end_s:7.1f} s, {window.posts:,} posts, "
+            f"p99 {window.p99_ms:,.0f} ms, worst lag {window.lag_s:.2f} s",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def summary(self, result: Capacity) -> None:
+        if result.holds:
+            for h in result.holds:
+                verdict = "holds" if h.sustainable else "does NOT hold"
+                console.print(
+                    f"held {h.posts:,} posts at {h.rate:,} posts/s for {h.seconds:,.0f} s: "
+                    f"p99 {h.p99_ms:,.0f} ms, worst lag {h.lag_s:.2f} s, lag trend "
+                    f"{h.lag_growth_s:+.2f} s per run, busy {h.busy:.0%} — {verdict}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+        rate = result.sustainable_rate
+        console.print(
+            f"sustainable rate: [bold]{rate:,} posts/s[/bold]"
+            + (f" (short steps held {result.step_rate:,})" if rate != result.step_rate else "")
+            + f"; bottleneck: [bold]{result.bottleneck}[/bold]",
+            soft_wrap=True,
         )
