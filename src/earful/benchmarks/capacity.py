@@ -224,7 +224,8 @@ def run_step(
         latencies.extend(done - j / rate for j in range(i, i + len(take)))
         i += len(take)
         window_posts += len(take)
-        if done >= window_s * (len(slices) + 1) or i >= n:
+        last = len(slices) + 1 >= windows  # the last window runs to the end
+        if (done >= window_s * (len(slices) + 1) and not last) or i >= n:
             window = Window(
                 end_s=done,
                 posts=window_posts,
