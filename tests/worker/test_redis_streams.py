@@ -176,6 +176,44 @@ def test_a_dead_workers_entry_is_claimed_and_a_poison_entry_dead_lettered(
         assert stored and stored > 500  # the batches before and after the poison one
 
 
+def test_an_entry_waiting_for_its_turn_is_not_dead_lettered_by_its_own_worker(
+    engine: Engine, client: redis.Redis, corpus: Path
+) -> None:
+    """A worker holds batch 2 while batch 1 is still with a worker that is alive for two
+    seconds and then dies. Batch 2 idles meanwhile; its own worker must not claim it back
+    from itself, counting a delivery each time, until a good batch is dead-lettered."""
+    demo_brands(engine)
+    with stream_keys(client) as stream:
+        cfg = StreamConfig(stream=stream, claim_idle_ms=100, block_ms=50, max_deliveries=2)
+        ensure_group(client, cfg)
+        first, second = list(FileReplay(corpus, "jsonl", batch_size=500).read(None))[:2]
+        pub = Publisher(client, cfg, "replay", "corpus")
+        pub.publish(first)
+        client.xreadgroup(cfg.group, "other", {stream: ">"}, count=1)
+        pub.publish(second)
+
+        def other_worker_alive_for_two_seconds() -> None:
+            (entry,) = client.xpending_range(stream, cfg.group, "-", "+", 10, consumername="other")
+            until = time.monotonic() + 2.0
+            while time.monotonic() < until:  # its heartbeat, then it dies
+                client.xclaim(stream, cfg.group, "other", 0, [entry["message_id"]], justid=True)
+                time.sleep(0.02)
+
+        worker = Worker(engine, client, cfg, "waiting")
+        worker.warm_up()  # loading the models takes longer than the other worker lives
+        other = threading.Thread(target=other_worker_alive_for_two_seconds)
+        other.start()
+        worker.run(until_idle=True, idle_s=2.0)
+        other.join()
+        assert worker.stats.early >= 1  # batch 2 did wait for batch 1
+        assert worker.stats.dead_lettered == 0
+        assert client.xlen(cfg.dead_stream) == 0
+        assert not client.xpending(stream, cfg.group)["pending"]
+    with engine.connect() as conn:
+        stored = conn.scalar(select(func.count(Post.id)))
+    assert stored == worker.stats.posts > 0
+
+
 def test_a_killed_workers_entries_are_claimed_without_waiting_for_them_to_idle(
     engine: Engine, client: redis.Redis, corpus: Path
 ) -> None:

@@ -623,6 +623,11 @@ class Worker:
 
     def _claim(self) -> bool:
         """Take over entries idle longer than ``claim_idle_ms``: their worker died."""
+        # Our own held entries go idle while we store a batch longer than claim_idle_ms;
+        # XAUTOCLAIM would take them back to us and count a delivery each time, and a good
+        # batch would reach max_deliveries and be dead-lettered. Refresh them first.
+        if self.held:
+            self._heartbeat()
         reply = self.client.xautoclaim(
             self.cfg.stream,
             self.cfg.group,
@@ -639,6 +644,8 @@ class Worker:
             if not fields:
                 continue
             eid = _s(entry_id)
+            if eid in self.held:
+                continue  # ours already
             info = self.client.xpending_range(
                 self.cfg.stream, self.cfg.group, min=eid, max=eid, count=1
             )
