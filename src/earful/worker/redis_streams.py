@@ -644,8 +644,6 @@ class Worker:
             if not fields:
                 continue
             eid = _s(entry_id)
-            if eid in self.held:
-                continue  # ours already
             info = self.client.xpending_range(
                 self.cfg.stream, self.cfg.group, min=eid, max=eid, count=1
             )
