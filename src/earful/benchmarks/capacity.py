@@ -32,6 +32,7 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Engine
 
+from earful.benchmarks.harness import percentile
 from earful.benchmarks.ingest import fresh_database
 from earful.brands.service import create_brand
 from earful.connectors.base import Batch
@@ -85,11 +86,12 @@ class Step:
             reasons.append(f"p99 {self.p99_ms:,.0f} ms > {bound_s * 1000:,.0f}")
         if self.lag_s > bound_s:
             reasons.append(f"lag {self.lag_s:.1f} s > {bound_s:g}")
+        # A hold is judged on its lag alone: the headroom is for what a short step cannot show.
         if self.busy > headroom and self.phase != "hold":
             reasons.append(f"busy {self.busy:.0%} > {headroom:.0%}")
         if self.lag_s + self.lag_growth_s > bound_s:
             reasons.append(f"lag growing {self.lag_growth_s:+.1f} s per run")
-        return "; ".join(dict.fromkeys(reasons))
+        return "; ".join(reasons)
 
 
 @dataclass(slots=True)
@@ -158,25 +160,15 @@ def _matcher(engine: Engine, queries: int) -> LiveMatcher:
     return LiveMatcher(sources)
 
 
-def _p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
-
-
 def lag_growth(windows: list[Window], seconds: float) -> float:
     """How much the lag would grow over another ``seconds`` at the windows' trend (least
     squares over the windows' worst lag; the first window, which starts from an empty
     backlog, is left out). Zero with fewer than four windows: too few for a trend."""
-    points = [(w.end_s, w.lag_s) for w in windows[1:]]
-    if len(points) < 3:
+    points = windows[1:]
+    if len(points) < 3 or len({w.end_s for w in points}) < 2:
         return 0.0
-    mx = statistics.fmean(x for x, _ in points)
-    my = statistics.fmean(y for _, y in points)
-    sxx = sum((x - mx) ** 2 for x, _ in points)
-    if sxx == 0:
-        return 0.0
-    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
-    return max(0.0, slope * seconds)
+    fit = statistics.linear_regression([w.end_s for w in points], [w.lag_s for w in points])
+    return max(0.0, fit.slope * seconds)
 
 
 def run_step(
@@ -230,7 +222,7 @@ def run_step(
                 end_s=done,
                 posts=window_posts,
                 lag_s=window_lag,
-                p99_ms=_p99(latencies[window_start:]) * 1000,
+                p99_ms=percentile(latencies[window_start:], 99) * 1000,
             )
             slices.append(window)
             if on_window:
@@ -238,28 +230,22 @@ def run_step(
             window_start, window_posts, window_lag = len(latencies), 0, 0.0
     spent = {k: v - before.get(k, 0.0) for k, v in pipeline.stage_seconds.items()}
     total = sum(spent.values()) or 1.0
-    p99 = _p99(latencies)
-    lag = max(worst_lag, done - (n - 1) / rate)
-    growth = lag_growth(slices, seconds)
-    busy_share = busy / max(done, 1e-9)
-    # A hold is judged on its lag alone: the headroom is for what a short step cannot show.
-    limit = 1.0 if phase == "hold" else headroom
-    return Step(
+    step = Step(
         rate=rate,
         posts=n,
         seconds=round(done, 3),
         p50_ms=statistics.median(latencies) * 1000,
-        p99_ms=p99 * 1000,
-        lag_s=lag,
-        busy=busy_share,
-        lag_growth_s=growth,
-        sustainable=(
-            p99 <= bound_s and lag <= bound_s and busy_share <= limit and lag + growth <= bound_s
-        ),
+        p99_ms=percentile(latencies, 99) * 1000,
+        lag_s=max(worst_lag, done - (n - 1) / rate),
+        busy=busy / max(done, 1e-9),
+        lag_growth_s=lag_growth(slices, seconds),
+        sustainable=False,
         phase=phase,
         stage_share={k: v / total for k, v in spent.items()},
         windows=slices,
     )
+    step.sustainable = not step.why(bound_s, headroom)  # the reasons are the one rule
+    return step
 
 
 def _round(rate: float) -> int:
