@@ -75,3 +75,16 @@ def test_capacity_hold_reports_windows_and_plans_with_the_held_rate() -> None:
     last = holds[-1]
     assert summary["sustainable_rate"] == (last["rate"] if last["sustainable"] else 0)
     assert summary["hold"]["rate"] == last["rate"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--headroom", "2", "less than or equal to 1"),
+        ("--hold", "-5", "greater than or equal to 0"),
+    ],
+)
+def test_capacity_refuses_a_bad_headroom_or_hold(option: str, value: str, says: str) -> None:
+    result = CliRunner().invoke(app, ["bench", "capacity", "--quick", option, value])
+    assert result.exit_code == 2
+    assert says in " ".join(result.output.split())

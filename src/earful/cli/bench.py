@@ -56,7 +56,8 @@ def bench(
         float, typer.Option(help="capacity: p99 latency and lag bound, ms.", min=1)
     ] = 2000.0,
     hold: Annotated[
-        float, typer.Option(help="capacity: then replay the sustainable rate this many seconds.")
+        float,
+        typer.Option(help="capacity: then replay the sustainable rate this many seconds.", min=0),
     ] = 0.0,
     headroom: Annotated[
         float,
