@@ -136,6 +136,15 @@ def test_lower_is_better_ratio_is_baseline_over_value() -> None:
     assert ratio_of({"value": 10.0, "baseline": 0}) is None
 
 
+def test_the_ratio_a_run_wrote_is_the_one_judged() -> None:
+    # Timed in rounds, the run writes the median of the rounds' ratios, which differs from
+    # value / baseline (two medians, possibly of different rounds).
+    doc = {"value": 100.0, "baseline": 40.0, "ratio": 2.4}
+    assert ratio_of(doc) == 2.4
+    assert ratio_of({"value": 100.0, "baseline": 40.0, "ratio": None}) == 2.5
+    assert ratio_of({"value": 70.0, "baseline": 70.0, "ratio": 1.0}) is None  # its own baseline
+
+
 def test_lines_without_a_value_are_skipped_and_bad_json_is_named(tmp_path: Path) -> None:
     step = orjson.dumps({"suite": "capacity", "rate": 500, "p99_ms": 12.0})
     a = _run(tmp_path / "a.json", [("ingest", "sqlite", 10.0)], (step,))

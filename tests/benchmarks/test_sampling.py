@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from earful.benchmarks import ingest
-from earful.benchmarks.harness import percentile
+from earful.benchmarks import harness, ingest
+from earful.benchmarks.harness import interleaved, interleaved_chunks, percentile
 from earful.benchmarks.inbox import Latencies, latencies, schedule
 
 
@@ -22,6 +24,51 @@ def test_percentile_interpolates_between_ranks() -> None:
     assert percentile([7.0], 95) == 7.0
     with pytest.raises(ValueError):
         percentile([], 95)
+
+
+class _Host:
+    """A clock on which work runs at full speed, then at half speed, in turns: as this box
+    does (stretches of 0.1 s to seconds)."""
+
+    def __init__(self, stretch: float) -> None:
+        self.now = 0.0
+        self.stretch = stretch
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def work(self, units: float) -> None:
+        for _ in range(round(units * 10)):
+            self.now += 0.1 * (2 if (self.now // self.stretch) % 2 else 1)
+
+
+@pytest.mark.parametrize("stretch", [50.0, 100.0])
+def test_parts_keep_the_ratio_where_whole_repetitions_lose_it(
+    stretch: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The baseline costs 3× the subject; the host's speed halves in stretches about as long
+    # as a repetition (subject 20 units, baseline 60).
+    host = _Host(stretch)
+    monkeypatch.setattr(harness, "time", types.SimpleNamespace(perf_counter=host.perf_counter))
+    calls: list[tuple[str, int]] = []
+
+    def part(side: str, units: float) -> Callable[[int], None]:
+        def call(i: int) -> None:
+            calls.append((side, i))
+            host.work(units)
+
+        return call
+
+    parts = interleaved_chunks(part("s", 1), part("b", 3), chunks=20, repeat=5, warmup=1)
+    assert calls[:6] == [("s", 0), ("b", 0), ("s", 0), ("b", 0), ("s", 1), ("b", 1)]
+    assert len(calls) == 2 + 5 * 20 * 2
+    assert parts.speedup == pytest.approx(3.0, rel=0.05)
+    assert parts.baseline / parts.subject == pytest.approx(3.0, rel=0.05)
+
+    host.now = 0.0
+    whole = interleaved(lambda: host.work(20), lambda: host.work(60), repeat=5)
+    # what the parts are for: the ratio of the two medians is off by a third or more
+    assert whole.baseline / whole.subject > 3.0 * 1.3
 
 
 @pytest.mark.parametrize(("n", "b"), [(300, 10), (300, 60), (10, 3), (10, 4), (3, 5)])
@@ -50,6 +97,15 @@ def test_latencies_interleave_and_time_every_call() -> None:
     no_warmup: list[str] = []
     latencies(lambda: no_warmup.append("s"), lambda: no_warmup.append("b"), 4, 1, False)
     assert no_warmup.count("b") == 1 and no_warmup[0] == "s"
+
+
+def test_a_cheap_baseline_gets_as_many_calls_as_its_budget_allows() -> None:
+    cheap = latencies(lambda: None, lambda: None, 40, 3, baseline_budget_s=1.0)
+    assert len(cheap.baseline) == 40  # no more than the subject's
+    slow = latencies(lambda: None, lambda: time.sleep(0.02), 40, 3, baseline_budget_s=0.1)
+    assert 3 <= len(slow.baseline) <= 5  # 0.1 s of 20 ms calls, never below the floor
+    floor = latencies(lambda: None, lambda: time.sleep(0.02), 40, 3, baseline_budget_s=0.01)
+    assert len(floor.baseline) == 3
 
 
 def test_the_spread_of_a_p95_is_that_of_each_third() -> None:

@@ -43,14 +43,18 @@ def relative_change(first: float, second: float) -> float:
 
 
 def ratio_of(doc: dict[str, Any]) -> float | None:
-    """The figure's ratio to its same-run baseline (higher is better), or None when it has
-    no baseline of its own: none, zero, or equal to the value (the figure is its own
-    baseline, e.g. the 1-worker throughput of the workers suite)."""
+    """The figure's ratio to its same-run baseline (higher is better): the ``ratio`` the run
+    wrote (the median of its rounds' ratios, for figures timed in rounds), else value ÷
+    baseline; None when it has no baseline of its own: none, zero, or equal to the value
+    (the figure is its own baseline, e.g. the 1-worker throughput of the workers suite)."""
     value, baseline = doc.get("value"), doc.get("baseline")
     if not isinstance(value, int | float) or not isinstance(baseline, int | float):
         return None
     if not value or not baseline or math.isclose(value, baseline, rel_tol=1e-12):
         return None
+    written = doc.get("ratio")
+    if isinstance(written, int | float) and written > 0:
+        return float(written)  # as the run computed it: per round, where it was timed so
     return value / baseline if doc.get("higher_is_better", True) else baseline / value
 
 

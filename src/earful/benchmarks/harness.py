@@ -30,9 +30,15 @@ class Figure:
     higher_is_better: bool = True
     peak_rss_mb: float | None = None
     passed: bool | None = None  # verdict against the target, when it can be judged
+    # The median of the ratios of each round (subject and baseline timed back to back),
+    # when the figure was timed in rounds: steadier than value / baseline, the ratio of two
+    # medians that may come from rounds minutes apart on a host whose speed moves.
+    paired_ratio: float | None = None
 
     @property
     def ratio(self) -> float | None:
+        if self.paired_ratio is not None:
+            return self.paired_ratio
         if not self.baseline:
             return None
         return self.value / self.baseline if self.higher_is_better else self.baseline / self.value
@@ -67,12 +73,26 @@ def percentile(values: list[float], q: float) -> float:
 
 @dataclass(slots=True)
 class Pair:
-    """Medians and spreads of a subject and its baseline, in seconds per repetition."""
+    """Medians and spreads of a subject and its baseline, in seconds per repetition, and
+    the median over the rounds of baseline seconds ÷ subject seconds (0 without baseline)."""
 
     subject: float
     baseline: float
     subject_spread: float
     baseline_spread: float
+    speedup: float = 0.0
+
+
+def _pair(s_times: list[float], b_times: list[float]) -> Pair:
+    return Pair(
+        subject=statistics.median(s_times),
+        baseline=statistics.median(b_times) if b_times else 0.0,
+        subject_spread=spread(s_times),
+        baseline_spread=spread(b_times) if b_times else 0.0,
+        speedup=statistics.median(b / s for s, b in zip(s_times, b_times, strict=True))
+        if b_times
+        else 0.0,
+    )
 
 
 def interleaved(
@@ -102,12 +122,40 @@ def interleaved(
             t0 = time.perf_counter()
             fn()
             sink.append(time.perf_counter() - t0)
-    return Pair(
-        subject=statistics.median(s_times),
-        baseline=statistics.median(b_times) if b_times else 0.0,
-        subject_spread=spread(s_times),
-        baseline_spread=spread(b_times) if b_times else 0.0,
-    )
+    return _pair(s_times, b_times)
+
+
+def interleaved_chunks(
+    subject: Callable[[int], object],
+    baseline: Callable[[int], object],
+    chunks: int,
+    repeat: int = 5,
+    warmup: int = 1,
+) -> Pair:
+    """Like :func:`interleaved`, for work that splits into ``chunks`` parts (``subject(i)``
+    does the i-th part): a repetition times part 0 of the subject, part 0 of the baseline,
+    part 1 of each, and so on, and sums each side. This host's speed changes within a
+    second or two (it runs at full or about half speed, in stretches of 0.1 s to seconds),
+    so a subject and a baseline of several seconds each, timed one after the other, can
+    land in different stretches; parts of a fraction of a second sample the same ones."""
+    for _ in range(warmup):
+        subject(0)
+        baseline(0)
+    s_times: list[float] = []
+    b_times: list[float] = []
+    for _ in range(repeat):
+        s_total = b_total = 0.0
+        for i in range(chunks):
+            t0 = time.perf_counter()
+            subject(i)
+            t1 = time.perf_counter()
+            baseline(i)
+            t2 = time.perf_counter()
+            s_total += t1 - t0
+            b_total += t2 - t1
+        s_times.append(s_total)
+        b_times.append(b_total)
+    return _pair(s_times, b_times)
 
 
 def rate_figure(
@@ -133,4 +181,5 @@ def rate_figure(
         spread=pair.subject_spread,
         peak_rss_mb=peak_rss_mb(),
         passed=passed(value, base or 0.0) if passed else None,
+        paired_ratio=pair.speedup or None,  # both sides time the same n items
     )

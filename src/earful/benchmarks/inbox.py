@@ -6,8 +6,9 @@ Each page request goes through the whole app (HTTP in process, access check, SQL
 template). Baselines, same run and same data: the page as it was queried before the
 state row carried the status (filter on ``conversations``, order by the priority computed
 at query time), and search by ``LIKE '%word%'`` instead of the full-text index. The SSE
-baseline is the in-process path (ingest in the server's own process publishes directly),
-so the gap is what following the database from another process costs.
+figure has no baseline and is judged on its value: its p99 is the server's poll of the
+database (every 0.25 s) plus one query, so it hardly moves with the host's speed. (Its
+former baseline, the in-process publish of 1–5 ms, made a ratio of noise: 180 % spread.)
 
 Page latencies: after a warm-up call of each and a garbage collection, 300 page requests
 (default size) are timed with the old query's calls spread evenly among them (60 of the old
@@ -47,13 +48,15 @@ from earful.models.search import sqlite_bulk_indexing
 SIZES = {"quick": 300, "default": 100_000, "large": 1_000_000}  # conversations
 POSTS_PER_CONVERSATION = 10
 # Page requests timed per figure (~10–40 ms each), and calls of the old query interleaved
-# with them: the old page costs ~25 ms at default size, the LIKE scan ~1.5 s at default
-# and ~1.5 min at large size, so it gets few calls, spread evenly across the requests.
+# with them: as many as fit in the budget (the old page, ~25 ms, gets as many as the
+# subject; the LIKE scan, ~0.15 s on PostgreSQL, ~80), at least the floor (the LIKE scan
+# on SQLite, ~1.5 s at default and ~1.5 min at large size), spread evenly.
 REPEAT = {"quick": 10, "default": 300, "large": 300}
 BASELINE_REPEAT = {
     "page": {"quick": 4, "default": 60, "large": 20},
     "search": {"quick": 3, "default": 10, "large": 3},
 }
+BASELINE_BUDGET_S = {"quick": 0.5, "default": 12.0, "large": 12.0}
 BLOCKS = 3  # spread of a p95: of the p95s of the first, second and last third of the samples
 SSE_SAMPLES = {"quick": 10, "default": 100, "large": 100}
 VOCABULARY = 2000  # word i is drawn with probability ~ ln(VOCABULARY / i) / VOCABULARY
@@ -260,12 +263,20 @@ def latencies(
     repeat: int,
     baseline_repeat: int,
     warmup_baseline: bool = True,
+    baseline_budget_s: float | None = None,
 ) -> Latencies:
-    """Time ``repeat`` subject calls with ``baseline_repeat`` baseline calls interleaved,
-    after a warm-up call of each and a full garbage collection."""
+    """Time ``repeat`` subject calls with baseline calls interleaved, after a warm-up call
+    of each and a full garbage collection. The baseline gets ``baseline_repeat`` calls, or,
+    given a budget, as many as its warm-up call says fit in it (at least
+    ``baseline_repeat``, at most ``repeat``): a p95 of 10 samples is their maximum, a noisy
+    figure, so a cheap old query gets as many samples as the subject."""
     subject()
     if warmup_baseline:
+        t0 = time.perf_counter()
         baseline()
+        if baseline_budget_s is not None:
+            per_call = max(time.perf_counter() - t0, 1e-6)
+            baseline_repeat = max(baseline_repeat, min(repeat, int(baseline_budget_s / per_call)))
     gc.collect()
     out = Latencies([], [])
     for is_subject in schedule(repeat, baseline_repeat):
@@ -354,6 +365,7 @@ def pages(engine: Engine, size: Size, label: str) -> list[Figure]:
             REPEAT[size],
             BASELINE_REPEAT[kind][size],
             warmup_baseline=not (kind == "search" and size == "large"),  # ~1.5 min a call
+            baseline_budget_s=BASELINE_BUDGET_S[size],
         )
         value = lat.p95
         figures.append(
@@ -454,26 +466,17 @@ def sse_latency(engine: Engine, size: Size, label: str) -> Figure:
         ready.wait(10)
         with engine.connect() as conn:
             next_id = int(conn.execute(text("SELECT max(id) FROM posts")).scalar() or 0) + 1
-        hub = app.state.hub
-
-        def measure(direct: bool, offset: int) -> list[float]:
-            sent: dict[str, float] = {}
-            for k in range(samples):
-                conv = offset + k + 1
-                with engine.begin() as conn:
-                    _new_post(conn, conv, next_id + offset + k)
-                sent[str(conv)] = time.perf_counter()
-                if direct:  # as in-process ingest does: publish what was just written
-                    hub.publish_ingest([(1, conv, next_id + offset + k)])
-                time.sleep(0.05)
-            wait_until = time.perf_counter() + 5
-            while time.perf_counter() < wait_until and not all(c in arrived for c in sent):
-                time.sleep(0.02)
-            return sorted((arrived.get(c, float("inf")) - t0) * 1000 for c, t0 in sent.items())
-
-        tailed = measure(direct=False, offset=0)
-        app.state.tail.after = 10**15  # the tail no longer sees new posts: direct path only
-        direct = measure(direct=True, offset=samples)
+        sent: dict[str, float] = {}
+        for k in range(samples):
+            conv = k + 1
+            with engine.begin() as conn:
+                _new_post(conn, conv, next_id + k)
+            sent[str(conv)] = time.perf_counter()
+            time.sleep(0.05)
+        wait_until = time.perf_counter() + 5
+        while time.perf_counter() < wait_until and not all(c in arrived for c in sent):
+            time.sleep(0.02)
+        tailed = sorted((arrived.get(c, float("inf")) - t0) * 1000 for c, t0 in sent.items())
     finally:
         stop.set()
         client.close()
@@ -491,7 +494,6 @@ def sse_latency(engine: Engine, size: Size, label: str) -> Figure:
         name=f"new post → open SSE inbox p99 ({label}, post written by another connection)",
         value=value,
         unit="ms",
-        baseline=p99(direct),
         target="p99 <= 1000 ms",
         n=samples,
         spread=(tailed[-1] - tailed[0]) / (tailed[len(tailed) // 2] or 1.0),

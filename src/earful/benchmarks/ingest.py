@@ -192,6 +192,7 @@ def _measure(
         pair = interleaved(subject, baseline, repeat=REPEAT[size], warmup=0, setup=setup)
         stack.close()
     pair.baseline = pair.baseline * n / slices.naive_posts  # same unit: seconds for n posts
+    pair.speedup = pair.speedup * n / slices.naive_posts
     return rate_figure(
         "ingest",
         f"replay jsonl -> {label} (no labels)",

@@ -55,7 +55,9 @@ def run(size: Size, database: str | None = None, redis: str | None = None) -> li
             counts["pg"] = embedded(pg, corpus, workdir)
 
         # drain() times from the first read; here the whole run counts, fork included.
-        pair = interleaved(stream, embedded_pg, repeat=repeat, warmup=0)
+        # Five rounds: each is ~25 s a side, long enough for the host's speed to change
+        # within it, so the figure is the median of five rounds' ratios.
+        pair = interleaved(stream, embedded_pg, repeat=1 if size == "quick" else 5, warmup=0)
         figures.append(
             rate_figure(
                 "pipeline",
