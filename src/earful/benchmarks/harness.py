@@ -101,24 +101,31 @@ def interleaved(
     repeat: int = 5,
     warmup: int = 1,
     setup: Callable[[], object] | None = None,
+    baseline_setup: Callable[[], object] | None = None,
 ) -> Pair:
-    """Time subject and baseline alternately (A B A B ...) after warm-up; medians win."""
+    """Time subject and baseline alternately (A B A B ...) after warm-up; medians win.
+    ``setup`` runs untimed before each call (``baseline_setup``, if given, before the
+    baseline's)."""
+    before_baseline = baseline_setup or setup
     for _ in range(warmup):
         if setup:
             setup()
         subject()
         if baseline:
-            if setup:
-                setup()
+            if before_baseline:
+                before_baseline()
             baseline()
     s_times: list[float] = []
     b_times: list[float] = []
     for _ in range(repeat):
-        for fn, sink in ((subject, s_times), (baseline, b_times)):
+        for fn, prepare, sink in (
+            (subject, setup, s_times),
+            (baseline, before_baseline, b_times),
+        ):
             if fn is None:
                 continue
-            if setup:
-                setup()
+            if prepare:
+                prepare()
             t0 = time.perf_counter()
             fn()
             sink.append(time.perf_counter() - t0)
