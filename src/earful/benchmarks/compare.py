@@ -3,7 +3,8 @@ tolerance? Used to check a machine is quiet enough to measure on (two consecutiv
 should agree within 10 %) and to compare versions.
 
 What is judged. A figure measured beside a baseline in the same run is judged on its
-*ratio* to that baseline (value ÷ baseline, or baseline ÷ value where lower is better):
+*ratio* to that baseline, as the run wrote it (the median of its rounds' ratios where it
+was timed in rounds, else value ÷ baseline, or baseline ÷ value where lower is better):
 subject and baseline are interleaved, so a host that runs 30 % slower for a few minutes
 slows both and the ratio keeps still while the raw value moves. Its value change is shown
 beside it. A figure without a baseline of its own — none, or the figure itself, like
