@@ -7,11 +7,14 @@ A suite is a module in :mod:`earful.benchmarks` with ``run(size) -> list[Figure]
 from __future__ import annotations
 
 import math
+import os
 import resource
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 Size = Literal["quick", "default", "large"]
@@ -49,9 +52,27 @@ class Figure:
         return doc
 
 
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MB of a live process, from /proc; (0, 0) elsewhere."""
+    values = {"VmRSS": 0.0, "VmHWM": 0.0}
+    with suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in values:
+                values[key] = int(rest.split()[0]) / 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process so far, in MB.
+
+    The kernel's peak of this process's own memory (``VmHWM``) where /proc has it, not
+    ``getrusage``'s ``ru_maxrss``: a process started by ``spawn`` inherits in that the
+    peak of the parent that forked it (it survives the exec), so a fresh child measuring
+    the matcher's footprint reported the whole bench's peak instead.
+    """
+    peak = rss_mb(os.getpid())[1]
+    return peak or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def spread(values: list[float]) -> float:

@@ -46,7 +46,7 @@ import httpx
 import orjson
 from sqlalchemy import Engine, text
 
-from earful.benchmarks.harness import Figure, Size, peak_rss_mb
+from earful.benchmarks.harness import Figure, Size, peak_rss_mb, rss_mb
 from earful.db import make_engine, transaction
 
 SECRET = "bench-load-secret-key-0123456789abcdef"
@@ -116,18 +116,7 @@ def with_options(
     )
 
 
-# ------------------------------------------------------------------ memory of a process
-
-
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(resident, peak resident) MB of a live process, from /proc; (0, 0) elsewhere."""
-    values = {"VmRSS": 0.0, "VmHWM": 0.0}
-    with suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in values:
-                values[key] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
+# ------------------------------------------------------------------ memory and CPU of a process
 
 
 def cpu_s(pid: int | None = None) -> float:
