@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import re
+import signal
 import socket
 import tempfile
 import threading
@@ -420,16 +421,12 @@ def _new_post(conn: Connection, conv_id: int, post_id: int) -> None:
 
 def sse_latency(engine: Engine, size: Size, label: str) -> Figure:
     """p99 ms from a post's commit (by another writer) to its event on an open /events."""
-    import uvicorn
-
     from earful.web.app import create_app
+    from earful.web.server import Server, config
 
     app = create_app(engine, secret_key="bench-secret-key-0123456789", secure_cookies=False)
     port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
+    server = Server(config(app, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 60
@@ -479,10 +476,9 @@ def sse_latency(engine: Engine, size: Size, label: str) -> Figure:
         tailed = sorted((arrived.get(c, float("inf")) - t0) * 1000 for c, t0 in sent.items())
     finally:
         stop.set()
-        client.close()
-        server.should_exit = True
-        server.force_exit = True  # do not wait for the open event stream
+        server.handle_exit(signal.SIGTERM, None)  # as `earful serve` stops: ends the stream
         thread.join(timeout=30)
+        client.close()
         assert not thread.is_alive(), "the benchmark's server did not stop"
 
     def p99(values: list[float]) -> float:

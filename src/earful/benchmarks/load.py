@@ -261,8 +261,7 @@ def serve(url: str, port: int, memory: Any = None) -> None:
     array of 3 doubles, receives :func:`native_memory` every second."""
     import threading
 
-    import uvicorn
-
+    from earful.web import server
     from earful.web.app import create_app
 
     def watch() -> None:
@@ -275,14 +274,8 @@ def serve(url: str, port: int, memory: Any = None) -> None:
     app = create_app(make_engine(url), secret_key=SECRET, secure_cookies=False)
     # Idle connections stay open longer than an agent thinks (uvicorn's default is 5 s): a
     # browser retries a request raced by the server closing the connection; httpx does not.
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=75,
-    )
+    config = server.config(app, "127.0.0.1", port, access_log=False, timeout_keep_alive=75)
+    server.Server(config).run()
 
 
 # ------------------------------------------------------------------ the ingest process

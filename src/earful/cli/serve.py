@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from earful.cli.context import console, engine_or_exit
 from earful.migrate import upgrade
+from earful.web import server
 from earful.web.app import create_app
 
 
@@ -19,4 +19,4 @@ def serve(
     engine = engine_or_exit()
     upgrade(engine)
     console.print(f"Earful inbox on http://{host}:{port}")
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    server.run(create_app(engine), host, port)

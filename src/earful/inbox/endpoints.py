@@ -17,7 +17,7 @@ from earful.db import transaction
 from earful.errors import NotAuthenticated, NotFound
 from earful.inbox import repository as repo
 from earful.inbox import service
-from earful.inbox.live import Hub, sse_frame
+from earful.inbox.live import CLOSED, Hub, sse_frame
 from earful.inbox.schemas import (
     AssignIn,
     ConversationOut,
@@ -350,6 +350,8 @@ async def events(
                 except TimeoutError:
                     yield ": keepalive\n\n"
                     continue
+                if (event, data) == CLOSED:  # the server is stopping; the browser reconnects
+                    return
                 yield sse_frame(event, data)
         finally:
             h.unsubscribe(sub)

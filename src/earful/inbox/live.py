@@ -25,6 +25,9 @@ from earful.inbox import repository as repo
 log = logging.getLogger(__name__)
 
 TYPING_SECONDS = 6.0
+# Put in a subscriber's queue when the server stops: its stream ends (an event name no
+# publisher uses).
+CLOSED: tuple[str, str] = ("\0closed", "")
 
 
 @dataclass(eq=False)
@@ -51,6 +54,7 @@ class Hub:
         self._subs: set[Subscriber] = set()
         self._lock = threading.Lock()
         self._presence: dict[int, dict[int, Presence]] = {}
+        self.closed = False
 
     # -------------------------------------------------------------- events
 
@@ -58,7 +62,18 @@ class Hub:
         sub = Subscriber(frozenset(brand_ids), asyncio.get_running_loop())
         with self._lock:
             self._subs.add(sub)
+            if self.closed:  # the server is stopping: this stream ends at once
+                _close(sub)
         return sub
+
+    def close(self) -> None:
+        """End every open stream, and any opened from now on (the server is stopping)."""
+        with self._lock:
+            self.closed = True
+            subs = list(self._subs)
+        for sub in subs:
+            with contextlib.suppress(RuntimeError):  # loop closed: subscriber is gone
+                sub.loop.call_soon_threadsafe(_close, sub)
 
     def unsubscribe(self, sub: Subscriber) -> None:
         with self._lock:
@@ -108,6 +123,15 @@ class Hub:
         with self._lock:
             people = list(self._presence.get(conv_id, {}).values())
         return sorted(((p.user_id, p.name, p.typing) for p in people), key=lambda x: x[1])
+
+
+def _close(sub: Subscriber) -> None:
+    while True:  # make room: a stalled client's full queue must not keep its stream open
+        try:
+            sub.queue.put_nowait(CLOSED)
+            return
+        except asyncio.QueueFull:
+            sub.queue.get_nowait()
 
 
 def _offer(queue: asyncio.Queue[tuple[str, str]], item: tuple[str, str]) -> None:
