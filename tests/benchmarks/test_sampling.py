@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from earful.benchmarks import harness, ingest
+from earful.benchmarks import harness, ingest, matcher
 from earful.benchmarks.harness import interleaved, interleaved_chunks, percentile
 from earful.benchmarks.inbox import Latencies, latencies, schedule
 
@@ -147,3 +147,26 @@ def test_ingest_alternates_subject_and_baseline_after_a_warm_up(
     ]
     assert len({id(e) for _, _, e in calls}) == len(calls)  # a fresh database each
     assert fig.value > 0 and fig.baseline is not None and fig.n == 1000
+
+
+def test_the_matchers_scaling_is_timed_in_alternating_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Matching a post costs 1.4 units at many queries and 1 unit at few; the host halves
+    # its speed in stretches as long as a whole side of a repetition.
+    host = _Host(stretch=40.0)
+    monkeypatch.setattr(harness, "time", types.SimpleNamespace(perf_counter=host.perf_counter))
+
+    class Matcher:
+        def __init__(self, units_per_post: float) -> None:
+            self.units = units_per_post
+
+        def match(self, posts: list[object]) -> None:
+            host.work(self.units * len(posts))
+
+    parts = [[object()] * 2 for _ in range(20)]
+    few, many = (Matcher(1.0), parts), (Matcher(1.4), parts)
+    fig = matcher._scaling_figure(100, few, 100_000, many, "default")  # type: ignore[arg-type]
+    assert fig.name == "time per post at 100,000 queries / at 100 queries"
+    assert fig.value == pytest.approx(1.4, rel=0.05) and fig.passed
+    assert fig.n == 40 and fig.higher_is_better is False

@@ -102,17 +102,18 @@ class Pair:
     subject_spread: float
     baseline_spread: float
     speedup: float = 0.0
+    speedup_spread: float = 0.0  # of the rounds' ratios
 
 
 def _pair(s_times: list[float], b_times: list[float]) -> Pair:
+    ratios = [b / s for s, b in zip(s_times, b_times, strict=True)] if b_times else [0.0]
     return Pair(
         subject=statistics.median(s_times),
         baseline=statistics.median(b_times) if b_times else 0.0,
         subject_spread=spread(s_times),
         baseline_spread=spread(b_times) if b_times else 0.0,
-        speedup=statistics.median(b / s for s, b in zip(s_times, b_times, strict=True))
-        if b_times
-        else 0.0,
+        speedup=statistics.median(ratios),
+        speedup_spread=spread(ratios),
     )
 
 
