@@ -117,36 +117,45 @@ def test_the_spread_of_a_p95_is_that_of_each_third() -> None:
     assert Latencies(subject=[10.0] * 300, baseline=[1.0]).spread == 0.0
 
 
-def test_ingest_alternates_subject_and_baseline_after_a_warm_up(
+def test_ingest_runs_a_naive_part_after_each_batch_of_one_real_replay(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[str, str, object]] = []
 
-    def fake(kind: str) -> Callable[[Engine, Path], int]:
-        def ingest(engine: Engine, corpus: Path) -> int:
-            calls.append((kind, corpus.name, engine))
-            return 1000
+    def replay(engine: Engine, corpus: Path, batch_size: int = 5000, on_batch=None) -> int:  # type: ignore[no-untyped-def]
+        calls.append(("subject", corpus.name, engine))
+        for _ in range(4):  # a corpus of 4 batches: the hook runs after each
+            if on_batch is not None:
+                on_batch(None, None)
+        return 2000
 
-        return ingest
+    def naive(engine: Engine, corpus: Path) -> int:
+        calls.append(("baseline", corpus.name, engine))
+        return 5
 
-    monkeypatch.setattr(ingest, "pipeline_ingest", fake("subject"))
-    monkeypatch.setattr(ingest, "naive_ingest", fake("baseline"))
-    paths = {name: tmp_path / name for name in ("all", "naive", "warm", "warm-naive")}
+    monkeypatch.setattr(ingest, "pipeline_ingest", replay)
+    monkeypatch.setattr(ingest, "naive_ingest", naive)
+    lines = [b"{}\n"] * 2000
+    parts = ingest._split(tmp_path / "naive", lines[:20], 4)
+    assert [len(p.read_bytes().splitlines()) for p in parts] == [5, 5, 5, 5]
     slices = ingest.Slices(
-        corpus=paths["all"],
-        naive=paths["naive"],
-        naive_posts=25,
-        warm=paths["warm"],
-        warm_naive=paths["warm-naive"],
+        corpus=tmp_path / "all.jsonl",
+        posts=2000,
+        batch=500,
+        naive=parts,
+        naive_posts=20,
+        warm=tmp_path / "warm.jsonl",
+        warm_naive=tmp_path / "warm-naive.jsonl",
     )
-    fig = ingest._measure("sqlite", None, tmp_path, slices, 1000, "default")
-    assert [(k, c) for k, c, _ in calls] == [
-        ("subject", "warm"),
-        ("baseline", "warm-naive"),
-        *[("subject", "all"), ("baseline", "naive")] * ingest.REPEAT["default"],
-    ]
-    assert len({id(e) for _, _, e in calls}) == len(calls)  # a fresh database each
-    assert fig.value > 0 and fig.baseline is not None and fig.n == 1000
+    fig = ingest._measure("sqlite", None, tmp_path, slices, repeat=3)
+    one_round = [("subject", "all.jsonl")] + [("baseline", f"naive-{i}.jsonl") for i in range(4)]
+    warm = [("subject", "warm.jsonl"), ("baseline", "warm-naive.jsonl")]
+    assert [(k, c) for k, c, _ in calls] == warm + one_round * 3
+    # every round writes into two fresh databases of its own, as the warm-up did
+    rounds = [calls[:2]] + [calls[2 + 5 * r : 7 + 5 * r] for r in range(3)]
+    engines = [{k: e for k, _, e in r} for r in rounds]
+    assert len({id(e[k]) for e in engines for k in e}) == 2 * len(rounds)
+    assert fig.n == 2000 and fig.value > 0 and fig.baseline is not None and fig.ratio
 
 
 def test_the_matchers_scaling_is_timed_in_alternating_parts(
@@ -166,7 +175,7 @@ def test_the_matchers_scaling_is_timed_in_alternating_parts(
 
     parts = [[object()] * 2 for _ in range(20)]
     few, many = (Matcher(1.0), parts), (Matcher(1.4), parts)
-    fig = matcher._scaling_figure(100, few, 100_000, many, "default")  # type: ignore[arg-type]
+    fig = matcher._scaling_figure(100, few, 100_000, many, "default")
     assert fig.name == "time per post at 100,000 queries / at 100 queries"
     assert fig.value == pytest.approx(1.4, rel=0.05) and fig.passed
     assert fig.n == 40 and fig.higher_is_better is False

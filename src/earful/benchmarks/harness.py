@@ -105,7 +105,8 @@ class Pair:
     speedup_spread: float = 0.0  # of the rounds' ratios
 
 
-def _pair(s_times: list[float], b_times: list[float]) -> Pair:
+def pair_of(s_times: list[float], b_times: list[float]) -> Pair:
+    """The Pair of seconds per round of a subject and of its baseline (empty: none)."""
     ratios = [b / s for s, b in zip(s_times, b_times, strict=True)] if b_times else [0.0]
     return Pair(
         subject=statistics.median(s_times),
@@ -151,7 +152,7 @@ def interleaved(
             t0 = time.perf_counter()
             fn()
             sink.append(time.perf_counter() - t0)
-    return _pair(s_times, b_times)
+    return pair_of(s_times, b_times)
 
 
 def interleaved_chunks(
@@ -184,7 +185,7 @@ def interleaved_chunks(
             b_total += t2 - t1
         s_times.append(s_total)
         b_times.append(b_total)
-    return _pair(s_times, b_times)
+    return pair_of(s_times, b_times)
 
 
 def rate_figure(
