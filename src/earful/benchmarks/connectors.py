@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
-import os
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -190,8 +189,6 @@ def run(size: Size) -> list[Figure]:
     try:
         port = parent.recv()
         counts: list[int] = []
-        if hasattr(os, "sched_setaffinity"):
-            pass  # one event loop, one thread: the subject uses one core by construction
         pair = interleaved(
             lambda: counts.append(asyncio.run(_subject(port))),
             lambda: counts.append(asyncio.run(_baseline(port))),

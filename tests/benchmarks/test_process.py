@@ -1,0 +1,55 @@
+"""What a suite measures of the process, and what it leaves to the suites after it.
+
+Peak memory is the measured process's own, not inherited from the process that started it;
+a suite that pins the process to one core gives it back its CPUs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from earful.benchmarks import ingest
+from earful.benchmarks.harness import Figure, Size, peak_rss_mb
+
+PARENT_MB = 200
+
+
+def _child_peak() -> float:
+    return peak_rss_mb()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and ru_maxrss are Linux's")
+def test_a_spawned_child_reports_its_own_peak_not_its_parents() -> None:
+    ballast = bytearray(PARENT_MB * 2**20)
+    ballast[::4096] = b"x" * len(range(0, len(ballast), 4096))  # touch every page
+    assert peak_rss_mb() >= PARENT_MB
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        child = pool.submit(_child_peak).result()
+    # A bare interpreter that imported the harness: tens of MB. getrusage's ru_maxrss
+    # would say the parent's peak here (it survives fork + exec).
+    assert child < PARENT_MB / 2
+    del ballast
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_the_ingest_suite_runs_on_one_core_and_gives_the_process_its_cpus_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = os.sched_getaffinity(0)
+    seen: list[set[int]] = []
+    real = ingest._run
+
+    def spy(size: Size, database: str | None) -> list[Figure]:
+        seen.append(os.sched_getaffinity(0))
+        return real(size, database)
+
+    monkeypatch.setattr(ingest, "_run", spy)
+    figures = ingest.run("quick")
+    assert seen == [{min(before)}] and figures
+    # the workers suite forks from this process later: pinned, its workers share one core
+    assert os.sched_getaffinity(0) == before
