@@ -7,6 +7,7 @@ Screenshots of each main page land in tests/e2e/artifacts/.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
@@ -15,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
 from earful.db import transaction
 from earful.web.app import create_app
+from earful.web.server import Server, config
 from tests.web.world import PASSWORD, World, add_conversation, build_world
 
 CHROMIUM = "/usr/bin/chromium"
@@ -61,15 +62,18 @@ def served(sqlite_engine: Engine) -> Iterator[tuple[str, World]]:
     world = build_world(sqlite_engine)
     app = create_app(sqlite_engine, secret_key="e2e-secret-key-0123456789abcdef")
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = Server(config(app, "127.0.0.1", port))  # as `earful serve` runs it
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 10
     while not server.started and time.time() < deadline:
         time.sleep(0.05)
     yield f"http://localhost:{port}", world
-    server.should_exit = True
+    # The browser still holds its inbox's event stream open: stop as on SIGTERM, which
+    # ends the streams, instead of waiting for them.
+    server.handle_exit(signal.SIGTERM, None)
     thread.join(timeout=10)
+    assert not thread.is_alive(), "the server did not stop"
 
 
 @pytest.fixture
