@@ -15,9 +15,10 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Size = Literal["quick", "default", "large"]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -73,6 +74,11 @@ def peak_rss_mb() -> float:
     """
     peak = rss_mb(os.getpid())[1]
     return peak or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def part(items: list[T], i: int, parts: int) -> list[T]:
+    """The i-th of ``parts`` consecutive, near-equal slices of ``items``."""
+    return items[len(items) * i // parts : len(items) * (i + 1) // parts]
 
 
 def spread(values: list[float]) -> float:

@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from earful.benchmarks.harness import Figure, Size, pair_of, rate_figure
+from earful.benchmarks.harness import Figure, Size, pair_of, part, rate_figure
 from earful.brands.service import create_brand
 from earful.connectors.base import Batch
 from earful.connectors.replay import FileReplay
@@ -191,11 +191,10 @@ def _slice(path: Path, lines: list[bytes], count: int) -> Path:
 
 def _split(stem: Path, lines: list[bytes], parts: int) -> list[Path]:
     """``parts`` consecutive, near-equal slices of ``lines``, each in its own file."""
-    paths = []
-    for i in range(parts):
-        path = stem.with_name(f"{stem.name}-{i}.jsonl")
-        path.write_bytes(b"".join(lines[len(lines) * i // parts : len(lines) * (i + 1) // parts]))
-        paths.append(path)
+    paths = [stem.with_name(f"{stem.name}-{i}.jsonl") for i in range(parts)]
+    for i, path in enumerate(paths):
+        chunk: list[bytes] = part(lines, i, parts)
+        path.write_bytes(b"".join(chunk))
     return paths
 
 
@@ -205,23 +204,23 @@ def _round(subject_db: Engine, baseline_db: Engine, slices: Slices) -> tuple[flo
     (PostgreSQL) counts wall time, the naive parts' included: it may run once more a round
     than alone; it analyzes only tables that doubled, so the extra run is cheap."""
     clock = {"subject": 0.0, "baseline": 0.0, "mark": time.perf_counter()}
-    parts = iter(slices.naive)
+    naive_parts = iter(slices.naive)
+
+    def naive_part(path: Path) -> None:
+        t0 = time.perf_counter()
+        naive_ingest(baseline_db, path)
+        clock["baseline"] += time.perf_counter() - t0
 
     def between(_batch: Batch, _result: IngestSummary) -> None:
-        now = time.perf_counter()
-        clock["subject"] += now - clock["mark"]
-        part = next(parts, None)
-        if part is not None:
-            naive_ingest(baseline_db, part)
-            clock["baseline"] += time.perf_counter() - now
+        clock["subject"] += time.perf_counter() - clock["mark"]
+        if (path := next(naive_parts, None)) is not None:
+            naive_part(path)
         clock["mark"] = time.perf_counter()
 
     stored = pipeline_ingest(subject_db, slices.corpus, slices.batch, on_batch=between)
     clock["subject"] += time.perf_counter() - clock["mark"]  # after the last batch
-    for part in parts:  # none where the corpus filled every batch; timed all the same
-        t0 = time.perf_counter()
-        naive_ingest(baseline_db, part)
-        clock["baseline"] += time.perf_counter() - t0
+    for path in naive_parts:  # none where the corpus filled every batch; timed all the same
+        naive_part(path)
     return clock["subject"], clock["baseline"], stored
 
 

@@ -19,6 +19,7 @@ from earful.benchmarks.harness import (
     Size,
     interleaved,
     interleaved_chunks,
+    part,
     peak_rss_mb,
 )
 from earful.listening import CompiledMatcher, LiveMatcher, QuerySource, parse
@@ -130,11 +131,6 @@ def matcher_footprint(n_queries: int, n_posts: int) -> float:
     return peak_rss_mb()
 
 
-def _part(items: list[PostIn], i: int, parts: int) -> list[PostIn]:
-    """The i-th of ``parts`` consecutive, near-equal slices of ``items``."""
-    return items[len(items) * i // parts : len(items) * (i + 1) // parts]
-
-
 def _compile_figure(specs: list[tuple[int, int, str]], cold_s: float, repeat: int) -> Figure:
     """Parse and compile every query (what a service start or a query edit pays), against
     parsing them and compiling one regex per query, alternately."""
@@ -180,8 +176,8 @@ def run(size: Size) -> list[Figure]:
         patterns = regex_baseline([q for _, _, q in parsed])
         subset = posts[: BASELINE_POSTS[n] // (10 if size == "quick" else 1)]
         parts = min(CHUNKS, len(subset))
-        post_parts = [_part(posts, i, parts) for i in range(parts)]
-        subset_parts = [_part(subset, i, parts) for i in range(parts)]
+        post_parts = [part(posts, i, parts) for i in range(parts)]
+        subset_parts = [part(subset, i, parts) for i in range(parts)]
 
         def baseline(
             i: int,
