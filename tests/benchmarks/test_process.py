@@ -1,7 +1,8 @@
 """What a suite measures of the process, and what it leaves to the suites after it.
 
 Peak memory is the measured process's own, not inherited from the process that started it;
-a suite that pins the process to one core gives it back its CPUs.
+a suite that pins the process to one core gives it back its CPUs; an isolated measurement
+runs in a fresh interpreter whose hash seed is the same from one run to the next.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from earful.benchmarks import ingest
-from earful.benchmarks.harness import Figure, Size, peak_rss_mb
+from earful.benchmarks.harness import HASH_SEED, Figure, Size, isolated, peak_rss_mb
 
 PARENT_MB = 200
 
@@ -53,3 +54,22 @@ def test_the_ingest_suite_runs_on_one_core_and_gives_the_process_its_cpus_back(
     assert seen == [{min(before)}] and figures
     # the workers suite forks from this process later: pinned, its workers share one core
     assert os.sched_getaffinity(0) == before
+
+
+def _whoami(word: str) -> tuple[int, int, int, str | None]:
+    return os.getpid(), sys.flags.hash_randomization, hash(word), os.environ.get("PYTHONHASHSEED")
+
+
+def test_an_isolated_call_runs_in_a_fresh_process_with_the_same_hash_seed_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    first = isolated(_whoami, "earful")
+    second = isolated(_whoami, "earful")
+    assert first[0] != os.getpid() and second[0] not in (os.getpid(), first[0])
+    # a fixed seed: no randomisation, and a string hashes alike in both processes
+    assert first[1:] == second[1:] == (0, first[2], HASH_SEED)
+    assert "PYTHONHASHSEED" not in os.environ  # the bench process's own is left as it was
+    monkeypatch.setenv("PYTHONHASHSEED", "random")
+    isolated(_whoami, "earful")
+    assert os.environ["PYTHONHASHSEED"] == "random"

@@ -7,11 +7,9 @@ too slow to run on every post, so it runs on a subset and the figure says so.
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 import re
 import time
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 
 from earful.benchmarks.harness import (
@@ -19,6 +17,7 @@ from earful.benchmarks.harness import (
     Size,
     interleaved,
     interleaved_chunks,
+    isolated,
     part,
     peak_rss_mb,
 )
@@ -214,8 +213,7 @@ def run(size: Size) -> list[Figure]:
             figures.append(_compile_figure(specs, cold_s=compile_s, repeat=COMPILE_REPEAT[size]))
             # In a fresh process: this one also holds the baseline's 10,000 regexes and
             # the earlier rounds' garbage, which are not the matcher's footprint.
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                rss = pool.submit(matcher_footprint, n, n_posts).result()
+            rss = isolated(matcher_footprint, n, n_posts)
             figures.append(
                 Figure(
                     SUITE,
