@@ -35,6 +35,7 @@ import statistics
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -342,7 +343,9 @@ def _old_page(engine: Engine, search_like: str | None = None) -> Callable[[], ob
 
 def pages(url: str, size: Size, label: str) -> list[Figure]:
     """The page figures of the database at ``url``; run it through ``isolated``."""
-    from fastapi.testclient import TestClient
+    with warnings.catch_warnings():  # starlette asks for httpx2 instead of httpx, in stderr
+        warnings.simplefilter("ignore", UserWarning)
+        from fastapi.testclient import TestClient
 
     from earful.web.app import create_app
 
