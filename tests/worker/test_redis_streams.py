@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from pathlib import Path
@@ -288,3 +289,19 @@ def test_the_publisher_waits_when_the_workers_fall_behind(client: redis.Redis) -
         got = client.xreadgroup(cfg.group, "a", {stream: ">"}, count=1)
         client.xack(stream, cfg.group, got[0][1][0][0])
         pub.wait_for_room(timeout=1)  # room again
+
+
+def test_a_warmed_up_worker_keeps_its_models_out_of_every_garbage_collection(
+    tmp_path: Path, client: redis.Redis
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'frozen.db'}")
+    upgrade(engine)
+    worker = Worker(engine, client, StreamConfig(stream="frozen"), "frozen")
+    try:
+        worker.warm_up()
+        # frozen: in the permanent generation, which no collection walks
+        assert gc.get_freeze_count() > 0
+        assert not any(o is worker.classifier for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+        engine.dispose()

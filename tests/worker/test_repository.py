@@ -9,7 +9,7 @@ from sqlalchemy import Engine, text
 
 from earful.db import make_engine
 from earful.migrate import upgrade
-from earful.worker.repository import ANALYZE_FLOOR, analyze_grown
+from earful.worker.repository import ANALYZE_FLOOR, ANALYZE_STATISTICS, analyze_grown
 
 pytestmark = [pytest.mark.postgres]
 
@@ -57,3 +57,21 @@ def test_an_ingest_table_that_doubled_is_analyzed_once(pg: Engine) -> None:
     with pg.begin() as conn:
         assert analyze_grown(conn) == []
     assert _analyzed(pg)["identities"] == 1
+
+
+def test_a_grown_table_is_analyzed_from_a_small_sample_in_that_transaction_only(
+    pg: Engine,
+) -> None:
+    _grow_identities(pg, 5000)  # 5,000 distinct handles: a full sample would keep 101 bounds
+    with pg.begin() as conn:
+        assert analyze_grown(conn) == ["identities"]
+        bounds = conn.scalar(
+            text(
+                "SELECT array_length(histogram_bounds::text::text[], 1) FROM pg_stats "
+                "WHERE schemaname = current_schema() AND tablename = 'identities' "
+                "AND attname = 'external_id'"
+            )
+        )
+    assert bounds == ANALYZE_STATISTICS + 1
+    with pg.connect() as conn:  # SET LOCAL: the next transaction has the server's target
+        assert conn.scalar(text("SHOW default_statistics_target")) == "100"
