@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 Size = Literal["quick", "default", "large"]
 T = TypeVar("T")
 # The hash seed of the processes :func:`isolated` starts. With a random one (Python's
-# default), the old-over-new ratio of the inbox's page latencies moved by up to 13 % from
+# default), the old-over-new ratio of the inbox's page latencies moved by up to 14 % from
 # one process to the next on the same data; with this one, by up to 6 %.
 HASH_SEED = "0"
 
