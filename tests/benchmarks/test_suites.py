@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import orjson
 import pytest
@@ -88,3 +89,11 @@ def test_capacity_refuses_a_bad_headroom_or_hold(option: str, value: str, says: 
     result = CliRunner().invoke(app, ["bench", "capacity", "--quick", option, value])
     assert result.exit_code == 2
     assert says in " ".join(result.output.split())
+
+
+def test_the_outbound_queue_goes_to_a_memory_folder_only_where_it_has_room(tmp_path: Path) -> None:
+    from earful.benchmarks.outbound import _memory_dir
+
+    assert _memory_dir(str(tmp_path), room=0) == str(tmp_path)
+    assert _memory_dir(str(tmp_path), room=1 << 60) is None  # a container's 64 MB /dev/shm
+    assert _memory_dir(str(tmp_path / "missing"), room=0) is None

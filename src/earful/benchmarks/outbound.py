@@ -123,11 +123,21 @@ def _queue(
         )
 
 
+def _memory_dir(path: str = "/dev/shm", room: int = 1 << 30) -> str | None:
+    """A RAM-backed folder with room for the queue (a container's is often 64 MB), or
+    None: the default temporary folder."""
+    try:
+        stat = os.statvfs(path)
+    except OSError:
+        return None
+    free = stat.f_bavail * stat.f_frsize
+    return path if free >= room and os.access(path, os.W_OK) else None
+
+
 def run(size: Size = "default") -> list[Figure]:
     n, repeat = SIZES[size]
     limits = Limits({"fakenet": (LIMIT, WINDOW)})
-    memory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    with tempfile.TemporaryDirectory(dir=memory) as tmp, serve_process(LIMIT, WINDOW) as url:
+    with tempfile.TemporaryDirectory(dir=_memory_dir()) as tmp, serve_process(LIMIT, WINDOW) as url:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'outbound.db'}")
         upgrade(engine)
         brand_id, conv_ids, targets = _world(engine, n)
