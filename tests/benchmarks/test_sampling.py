@@ -117,6 +117,33 @@ def test_the_spread_of_a_p95_is_that_of_each_third() -> None:
     assert Latencies(subject=[10.0] * 300, baseline=[1.0]).spread == 0.0
 
 
+def test_the_speedup_compares_each_old_call_with_the_new_calls_around_it() -> None:
+    # The old query costs 3x the page. Ten old calls among 300 page calls (as for search);
+    # the host is at half speed around six of the old calls: 40 % of the page calls are
+    # slow but 60 % of the old ones, so the medians are fast 10 ms and slow 60 ms.
+    order = schedule(300, 10)
+    slow_near: set[int] = set()
+    subject: list[float] = []
+    baseline: list[float] = []
+    for j in range(6):
+        slow_near.update(range(j * 30 + 5, j * 30 + 25))  # the 20 page calls around it
+    for is_subject in order:
+        if is_subject:
+            subject.append(20.0 if len(subject) in slow_near else 10.0)
+        else:
+            baseline.append(60.0 if len(baseline) < 6 else 30.0)
+    lat = Latencies(subject, baseline, order)
+    assert lat.speedup == pytest.approx(3.0)
+    assert Latencies(subject, baseline).speedup == pytest.approx(6.0)  # medians, no order
+    # As many old calls as page calls, on a host slow in stretches of 20 calls: each old
+    # call is compared with the page calls just before and after it.
+    order = schedule(300, 300)
+    speed = [2.0 if (i // 20) % 3 == 0 else 1.0 for i in range(len(order))]
+    pages = [10.0 * x for x, is_s in zip(speed, order, strict=True) if is_s]
+    old = [25.0 * x for x, is_s in zip(speed, order, strict=True) if not is_s]
+    assert Latencies(pages, old, order).speedup == pytest.approx(2.5)
+
+
 def test_ingest_runs_a_naive_part_after_each_batch_of_one_real_replay(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
