@@ -97,3 +97,23 @@ def test_the_outbound_queue_goes_to_a_memory_folder_only_where_it_has_room(tmp_p
     assert _memory_dir(str(tmp_path), room=0) == str(tmp_path)
     assert _memory_dir(str(tmp_path), room=1 << 60) is None  # a container's 64 MB /dev/shm
     assert _memory_dir(str(tmp_path / "missing"), room=0) is None
+
+
+def test_worker_latency_pools_the_batches_of_every_paced_run() -> None:
+    from earful.benchmarks.workers import latency_figures
+
+    # Three runs of 100 batches; only the second had a slow second (2 batches of 0.5 s).
+    quiet = [0.03] * 100
+    runs = [quiet, [0.03] * 98 + [0.5] * 2, quiet]
+    p50, p99 = latency_figures(runs, 1000.0)
+    assert (p50.name, p99.name) == (
+        "stream -> inbox latency p50 at 1,000 posts/s, 2 workers",
+        "stream -> inbox latency p99 at 1,000 posts/s, 2 workers",
+    )
+    assert p50.value == pytest.approx(30.0) and p99.n == 300
+    # That run's own p99 is 500 ms; of the 300 batches together, 2 slow ones are not 1 %.
+    assert p99.value == pytest.approx(30.0)
+    assert p99.spread == pytest.approx((500 - 30) / 30)  # how far one run's p99 moved
+    # Slow batches in every run are the tail of the whole.
+    tail = latency_figures([[0.03] * 98 + [0.2] * 2] * 3, 1000.0)[1]
+    assert tail.value == pytest.approx(200.0) and tail.spread == 0.0

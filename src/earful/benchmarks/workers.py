@@ -6,7 +6,8 @@ joins the group). Throughput: the whole corpus is on the stream before the worke
 posts/s from the first worker read to the last commit. The baseline of every worker count
 is one worker, measured in the same run (alternating). Latency: posts are published at a
 fixed rate to two workers; the time from entering the stream (entry id) to committed in
-the database, per batch, p50 and p99: the median of three such runs, with their spread.
+the database, per batch, p50 and p99 of the batches of five such runs together (~2,000),
+with the spread of the runs' own percentiles.
 
 Needs PostgreSQL (``--database``) and Redis (``--redis`` or EARFUL_REDIS_URL); SQLite has one
 writer, so it has nothing to scale.
@@ -43,7 +44,7 @@ SIZES = {"quick": 2_000, "default": 20_000, "large": 100_000}
 COUNTS = {"quick": (1, 2), "default": (1, 2, 4), "large": (1, 2, 4)}
 RATE = {"quick": 300.0, "default": 1_000.0, "large": 1_000.0}
 LATENCY_S = {"quick": 3.0, "default": 20.0, "large": 60.0}  # capped by the corpus (SIZES)
-LATENCY_RUNS = {"quick": 1, "default": 3, "large": 3}
+LATENCY_RUNS = {"quick": 1, "default": 5, "large": 5}
 BATCH = 250
 PACED_BATCH = 50  # at a fixed rate, a connector hands over what arrived: small batches
 
@@ -190,27 +191,41 @@ def run(size: Size, database: str | None = None, redis: str | None = None) -> li
         posts = int(rate * LATENCY_S[size])
         paced = workdir / "paced.jsonl"
         paced.write_bytes(b"".join(corpus.read_bytes().splitlines(keepends=True)[:posts]))
-        # Several paced runs, the median of their percentiles: one run's p99 is its 4th
-        # slowest batch of ~400, which one slow second of the host decides.
         runs = [
             drain(url, redis_url, paced, 2, workdir, rate, batch=PACED_BATCH)[2]
             for _ in range(LATENCY_RUNS[size])
         ]
-        for q, name in ((0.5, "p50"), (0.99, "p99")):
-            per_run = [percentile(lat, q * 100) * 1000 for lat in runs if lat]
-            value = statistics.median(per_run) if per_run else 0.0
-            figures.append(
-                Figure(
-                    suite="workers",
-                    name=f"stream -> inbox latency {name} at {rate:,.0f} posts/s, 2 workers",
-                    value=value,
-                    unit="ms",
-                    target="p99 <= 2,000 ms" if name == "p99" else None,
-                    n=sum(len(lat) for lat in runs),
-                    spread=spread(per_run) if per_run else 0.0,
-                    higher_is_better=False,
-                    peak_rss_mb=peak_rss_mb(),
-                    passed=value <= 2000 if name == "p99" else None,
-                )
+        figures += latency_figures(runs, rate)
+    return figures
+
+
+def latency_figures(runs: list[list[float]], rate: float) -> list[Figure]:
+    """p50 and p99 (ms) of the batch latencies (s) of several paced runs, taken together;
+    the spread is that of each run's own percentile.
+
+    Together, because one run's p99 is its 4th slowest batch of ~400, which one slow second
+    of the host decides. Nine runs gave p99s of 42-57 ms; two benches drawn from them
+    (disjoint runs) differed by more than 10 % in 17 % of draws with the median of three
+    runs' p99s, 13 % with three runs pooled, 8 % with four pooled (28 % with the median of
+    four's). The bench pools five (``LATENCY_RUNS``).
+    """
+    figures = []
+    pooled = [x for lat in runs for x in lat]
+    for q, name in ((50, "p50"), (99, "p99")):
+        per_run = [percentile(lat, q) * 1000 for lat in runs if lat]
+        value = percentile(pooled, q) * 1000 if pooled else 0.0
+        figures.append(
+            Figure(
+                suite="workers",
+                name=f"stream -> inbox latency {name} at {rate:,.0f} posts/s, 2 workers",
+                value=value,
+                unit="ms",
+                target="p99 <= 2,000 ms" if name == "p99" else None,
+                n=len(pooled),
+                spread=spread(per_run) if per_run else 0.0,
+                higher_is_better=False,
+                peak_rss_mb=peak_rss_mb(),
+                passed=value <= 2000 if name == "p99" else None,
             )
+        )
     return figures
