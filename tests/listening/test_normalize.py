@@ -4,7 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from earful.listening.normalize import URL_MASK, hashtag_words, normalize, token_spans, tokens
+from earful.listening.normalize import (
+    URL_MASK,
+    hashtag_words,
+    normalize,
+    normalize_many,
+    token_spans,
+    tokens,
+)
 
 
 @pytest.mark.parametrize(
@@ -83,3 +90,29 @@ def test_a_skin_tone_after_the_hash_is_dropped_on_both_paths() -> None:
     # Found by Hypothesis: the full path parsed hashtags before dropping emoji noise.
     assert normalize("#🏽1") == " #1 1 "
     assert normalize("#🏽1 é") == " #1 1 e "
+
+
+MANY = [
+    "Skyward AIR!! see https://skyward.com/deals now",
+    "#FlySkyward is late again @SkywardHQ",
+    "",
+    "   ",
+    "great🎉👍🏽 #ÜberFlug",  # not ASCII: the one-by-one path, kept in its place
+    "www.skyward.com and WWW.SKYWARD.COM",
+    "a\x00b",  # the joiner inside a text
+    "c\x01d https://x.y/z",  # the URL stand-in inside a text
+    "don't #HTTPServer2",
+]
+
+
+@pytest.mark.parametrize("start", range(len(MANY)))
+def test_normalize_many_equals_normalize_one_by_one(start: int) -> None:
+    texts = MANY[start:] + MANY[:start]
+    assert normalize_many(texts) == [normalize(t) for t in texts]
+    assert normalize_many(texts[:1]) == [normalize(texts[0])]
+    assert normalize_many([]) == []
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab #@:/.w\x00\x01é🎉")), max_size=12)))
+def test_normalize_many_equals_normalize_on_any_texts(texts: list[str]) -> None:
+    assert normalize_many(texts) == [normalize(t) for t in texts]

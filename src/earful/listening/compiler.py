@@ -21,7 +21,7 @@ from itertools import accumulate
 
 import ahocorasick_rs
 
-from earful.listening.normalize import normalize
+from earful.listening.normalize import normalize, normalize_many
 from earful.listening.query import And, Filter, Near, Node, Not, Or, Proximity, Query, Term
 from earful.listening.typos import typo_variants
 from earful.pipeline.schema import PostIn
@@ -160,7 +160,7 @@ class CompiledMatcher:
             return [EMPTY] * len(posts)
         # One automaton call for the whole batch: every stream starts and ends with a
         # space and no pattern holds two spaces in a row, so no match spans two posts.
-        texts = [normalize(post.text) for post in posts]
+        texts = normalize_many([post.text for post in posts])
         found = automaton.find_matches_as_indexes("".join(texts), overlapping=True)
         out = [EMPTY] * len(posts)
         if not found:

@@ -121,6 +121,50 @@ def _ascii(text: str, hashtags: bool) -> str:
     return f" {joined} " if joined else " "
 
 
+# ``normalize_many`` joins ASCII texts with the first (no text holds it: checked) and
+# marks their URLs with the second until the end: one URL_MASK would make the whole
+# concatenation a wide string, which ``translate`` maps ~50x slower.
+_JOINER, _URL_STANDIN = "\x00", "\x01"
+_JOINED_TABLE = {**_ASCII_TABLE, ord(_JOINER): ord(_JOINER), ord(_URL_STANDIN): ord(_URL_STANDIN)}
+
+
+def normalize_many(texts: list[str]) -> list[str]:
+    """``[normalize(t) for t in texts]``, with one ``translate`` for all ASCII texts.
+
+    One call per short text costs more than its mapping; their concatenation stays an
+    ASCII string, which ``translate`` maps at memory speed. The matcher, timed against
+    one-by-one in alternating parts in one process: +8 % posts/s at 100 queries, +6-7 %
+    at 10,000 (two runs each).
+    """
+    out: list[str] = []
+    pending: list[int] = []  # where each ASCII text goes in ``out``
+    pieces: list[str] = []
+    for text in texts:
+        if not text.isascii():
+            out.append(normalize(text))
+            continue
+        if _URL_STANDIN in text:
+            return [normalize(t) for t in texts]
+        if "://" in text or "www." in text or "WWW." in text:
+            text = _URL.sub(f" {_URL_STANDIN} ", text)
+        if "#" in text:
+            text = _ASCII_HASHTAG.sub(_expand_hashtag, text)
+        pending.append(len(out))
+        out.append(text)
+        pieces.append(text)
+    if not pieces:
+        return out
+    mapped = _JOINER.join(pieces).translate(_JOINED_TABLE).split(_JOINER)
+    if len(mapped) != len(pieces):  # a text holds the joiner itself
+        return [normalize(t) for t in texts]
+    for i, text in zip(pending, mapped, strict=True):
+        joined = " ".join(text.split())
+        if _URL_STANDIN in joined:
+            joined = joined.replace(_URL_STANDIN, URL_MASK)
+        out[i] = f" {joined} " if joined else " "
+    return out
+
+
 def _simple_run(m: re.Match[str]) -> str:
     run = _EMOJI_NOISE.sub("", m.group())
     if not run:
