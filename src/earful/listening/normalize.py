@@ -113,12 +113,18 @@ def normalize(text: str, *, hashtags: bool = True) -> str:
 
 def _ascii(text: str, hashtags: bool) -> str:
     """The stream of a text that is ASCII but for spaced-out emoji tokens."""
+    joined = " ".join(_marked(text, URL_MASK, hashtags).translate(_ASCII_TABLE).split())
+    return f" {joined} " if joined else " "
+
+
+def _marked(text: str, url_token: str, hashtags: bool = True) -> str:
+    """An ASCII text before it is mapped: each URL replaced by ``url_token``, each hashtag
+    followed by its words."""
     if "://" in text or "www." in text or "WWW." in text:
-        text = _URL.sub(f" {URL_MASK} ", text)
+        text = _URL.sub(f" {url_token} ", text)
     if hashtags and "#" in text:
         text = _ASCII_HASHTAG.sub(_expand_hashtag, text)
-    joined = " ".join(text.translate(_ASCII_TABLE).split())
-    return f" {joined} " if joined else " "
+    return text
 
 
 # ``normalize_many`` joins ASCII texts with the first (no text holds it: checked) and
@@ -145,10 +151,7 @@ def normalize_many(texts: list[str]) -> list[str]:
             continue
         if _URL_STANDIN in text:
             return [normalize(t) for t in texts]
-        if "://" in text or "www." in text or "WWW." in text:
-            text = _URL.sub(f" {_URL_STANDIN} ", text)
-        if "#" in text:
-            text = _ASCII_HASHTAG.sub(_expand_hashtag, text)
+        text = _marked(text, _URL_STANDIN)
         pending.append(len(out))
         out.append(text)
         pieces.append(text)
