@@ -259,7 +259,7 @@ class Latencies:
         stretches of 0.1 s to seconds, and the medians only compare like with like when
         both sides took the same share of their calls in slow stretches - which 10 old
         calls (search) among 300 need not. Calls taken milliseconds apart share a stretch.
-        In six runs of the three pages on one database, the two ratios agreed within 2 %.
+        In six runs of the three pages on one database, the two ratios agreed within 3 %.
         """
         if not self.order or not self.baseline:
             return statistics.median(self.baseline) / statistics.median(self.subject)
