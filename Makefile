@@ -36,6 +36,7 @@ demo: install static
 
 lint: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check src tests bench
 
 types: install

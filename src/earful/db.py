@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from earful.config import Settings
 
+AFTER_COMMIT = "earful.after_commit"
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
@@ -60,6 +62,33 @@ def engine_from_settings(settings: Settings) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run ``action`` once this session's transaction commits (never on a rollback).
+
+    How a request announces a change (a live event) only once it is durable."""
+    session.info.setdefault(AFTER_COMMIT, []).append(action)
+
+
+def run_after_commit(session: Session) -> None:
+    for action in session.info.pop(AFTER_COMMIT, []):
+        action()
+
+
+@contextmanager
+def unit_of_work(factory: Callable[[], Session]) -> Iterator[Session]:
+    """The edge's transaction: commit on success, roll back on error; then the
+    after-commit actions run, only if the commit did."""
+    with factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            session.info.pop(AFTER_COMMIT, None)
+            raise
+        run_after_commit(session)
 
 
 @contextmanager

@@ -8,8 +8,8 @@ from itertools import count
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
+from earful.conversations import repository as conversations_repo
 from earful.db import transaction
-from earful.inbox import repository as inbox_repo
 from earful.models import (
     Conversation,
     ConversationPost,
@@ -160,7 +160,7 @@ def build(engine: Engine, w: World, now: datetime) -> None:
             ]
         )
         s.flush()
-        inbox_repo.refresh_states(s, [c1, c2, c3, cb])
+        conversations_repo.refresh_states(s, [c1, c2, c3, cb])
         for conv, who in ((c1, alice), (c3, alice), (c2, agent), (cb, bob)):
             s.execute(
                 update(ConversationState)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from earful.conversations import repository as conversations_repo
 from earful.db import transaction
 from earful.web.app import create_app
 from earful.web.server import Server, config
@@ -164,10 +165,9 @@ def test_hostile_post_runs_no_script(
         conv = add_conversation(
             s, world.brand_a, 901, hostile, '<img src=x onerror="window.__pwned=1">'
         )
-    from earful.inbox import repository as inbox_repo
 
     with transaction(sqlite_engine) as s:
-        inbox_repo.refresh_states(s, [conv])
+        conversations_repo.refresh_states(s, [conv])
     page = login(browser, base, "alice")
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

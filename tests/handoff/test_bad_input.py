@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, func, select
 
+from earful.customers import service as customers
 from earful.db import transaction
+from earful.engagement import compose
+from earful.engagement import service as replies
+from earful.engagement.fakenet import FakeNetwork
 from earful.errors import BadInput
 from earful.handoff import service as handoff_service
 from earful.handoff.config import HandoffSettings
 from earful.models import Handoff, OutboundJob
-from earful.replies import compose
-from earful.replies import service as replies
-from earful.replies.fakenet import FakeNetwork
-from tests.replies.helpers import Desk, complaint
+from tests.engagement.helpers import Desk, complaint
 
 CFG = HandoffSettings(secret_key="s", smtp_port=1)
 
@@ -64,7 +65,7 @@ def test_invalid_address_is_refused(desk: Desk, address: str) -> None:
     with transaction(desk.engine) as s, pytest.raises(BadInput, match="not a valid email"):
         handoff_service.handoff(s, desk.agent, desk.conv_id, "email", CFG, address=address)
     with transaction(desk.engine) as s, pytest.raises(BadInput, match="not a valid email"):
-        replies.set_preferred_channel(s, desk.agent, desk.conv_id, "email", address)
+        customers.set_preferred_channel(s, desk.agent, desk.conv_id, "email", address)
     nothing_queued(desk)
 
 

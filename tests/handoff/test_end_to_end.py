@@ -10,17 +10,18 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import Engine
 
+from earful.customers import service as customers
 from earful.db import transaction
+from earful.engagement import service as replies
+from earful.engagement.fakenet import FakeNetwork, serve
+from earful.engagement.worker import OutboundWorker
 from earful.handoff import service as handoff_service
 from earful.handoff.config import HandoffSettings
 from earful.handoff.mail import InboundHandler, SmtpSender
 from earful.inbox import service as inbox
 from earful.models import Handoff, JobState, Note, OutboundJob
-from earful.replies import service as replies
-from earful.replies.fakenet import FakeNetwork, serve
-from earful.replies.worker import OutboundWorker
+from tests.engagement.helpers import complaint, mastodon_actors
 from tests.handoff.fake_smtp import Catcher, smtp_server
-from tests.replies.helpers import complaint, mastodon_actors
 
 SECRET = "handoff-test-secret"
 
@@ -80,7 +81,7 @@ def test_complaint_to_email_and_back(
 
     # 3. The customer prefers email; the agent records it and hands off.
     with transaction(engine) as s:
-        replies.set_preferred_channel(s, desk.agent, desk.conv_id, "email", "alice@example.org")
+        customers.set_preferred_channel(s, desk.agent, desk.conv_id, "email", "alice@example.org")
         h = handoff_service.handoff_preferred(
             s, desk.agent, desk.conv_id, cfg, "Could you send us your baggage tag number?"
         )

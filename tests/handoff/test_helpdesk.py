@@ -14,18 +14,18 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from earful.conversations import repository as conversations_repo
 from earful.db import transaction
+from earful.engagement.fakenet import FakeNetwork, serve
+from earful.engagement.worker import OutboundWorker, Sender
 from earful.handoff import service as handoff_service
 from earful.handoff import sync
 from earful.handoff.config import HandoffSettings
 from earful.handoff.helpdesk import HelpScoutClient, ZendeskClient
 from earful.handoff.webhook import WebhookSender
-from earful.inbox import repository as inbox_repo
 from earful.models import Conversation, Handoff, JobState, Note, OutboundJob
-from earful.replies.fakenet import FakeNetwork, serve
-from earful.replies.worker import OutboundWorker, Sender
+from tests.engagement.helpers import Desk, complaint
 from tests.handoff.fake_helpdesk import FakeHelpScout, FakeReceiver, FakeZendesk
-from tests.replies.helpers import Desk, complaint
 
 LINK = "https://earful.acme.example"
 
@@ -37,7 +37,7 @@ def desk(engine: Engine) -> Desk:
         s.add(Note(conversation_id=d.conv_id, brand_id=d.brand_id, text="VIP, refund ok"))
         conv = s.get(Conversation, d.conv_id)
         assert conv is not None
-        inbox_repo.add_tag(s, conv, "baggage")
+        conversations_repo.add_tag(s, conv, "baggage")
     return d
 
 
@@ -94,10 +94,10 @@ def job_of(desk: Desk, handoff_id: int) -> tuple[OutboundJob, Handoff]:
         return job, h
 
 
-def conversation(desk: Desk) -> tuple[list[inbox_repo.ThreadPost], list[str]]:
+def conversation(desk: Desk) -> tuple[list[conversations_repo.ThreadPost], list[str]]:
     with transaction(desk.engine) as s:
-        posts = inbox_repo.thread(s, desk.conv_id)
-        notes = [n.text for n, _ in inbox_repo.notes(s, desk.conv_id)]
+        posts = conversations_repo.thread(s, desk.conv_id)
+        notes = [n.text for n, _ in conversations_repo.notes(s, desk.conv_id)]
         return posts, notes
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from earful.conversations import repository as conversations_repo
 from earful.db import transaction
-from earful.inbox import repository as inbox_repo
 from earful.inbox.service import merge_spans
 from earful.models import ListeningQuery
 from earful.web.render import highlight_spans
@@ -32,7 +32,7 @@ def test_conversation_marks_what_the_queries_matched(sqlite_engine: Engine) -> N
             s, w.brand_a, 50, 'My Flight was <script>late</script>, "seat" onerror=', "zed"
         )
         other = add_conversation(s, w.brand_a, 51, "flight late but I want a refund", "amy")
-        inbox_repo.refresh_states(s, [conv, other])
+        conversations_repo.refresh_states(s, [conv, other])
     c = client(sqlite_engine)
     login(c, "alice")
     page = c.get(f"/c/{conv}").text

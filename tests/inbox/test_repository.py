@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select, update
 
+from earful.conversations import repository as conversations_repo
 from earful.db import transaction
 from earful.inbox import repository as repo
 from earful.models import Conversation, ConversationState
@@ -26,7 +27,7 @@ def test_status_follows_the_conversation_whoever_writes_it(engine: Engine) -> No
         assert conv not in [r.id for r in page]
         resolved = repo.inbox_page(s, repo.InboxQuery([w.brand_a], ["resolved"]), utcnow())
         assert [r.id for r in resolved] == [conv]
-        repo.refresh_states(s, [conv])  # a refresh keeps it too
+        conversations_repo.refresh_states(s, [conv])  # a refresh keeps it too
         assert s.get(ConversationState, conv).status == "resolved"  # type: ignore[union-attr]
 
 

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, event, func, select
 
+from earful.conversations import repository as conversations_repo
 from earful.db import transaction
-from earful.inbox import repository as inbox_repo
 from earful.models import Base, ConversationState, Note, Reply, ReplyStatus
 from tests.web.world import PASSWORD, SECRET_B, World, add_conversation, client, login
 
@@ -168,7 +168,7 @@ def test_hostile_text_renders_escaped(engine: Engine, world: World) -> None:
             add_conversation(s, world.brand_a, 100 + i, f"flight {t}", f"<b>{t}</b>")
             for i, t in enumerate(HOSTILE)
         ]
-        inbox_repo.refresh_states(s, ids)
+        conversations_repo.refresh_states(s, ids)
     c = client(engine)
     csrf = login(c, "alice")
     c.post(f"/c/{ids[0]}/notes", data={"text": HOSTILE[0], "csrf_token": csrf})
@@ -211,7 +211,7 @@ def test_inbox_query_count_is_fixed(sqlite_engine: Engine, sqlite_world: World) 
         ids = [
             add_conversation(s, sqlite_world.brand_a, 200 + i, "late", f"x{i}") for i in range(40)
         ]
-        inbox_repo.refresh_states(s, ids)
+        conversations_repo.refresh_states(s, ids)
     with count_queries(sqlite_engine) as big:
         assert c.get("/inbox?q=late").status_code == 200
     with count_queries(sqlite_engine) as api:
@@ -273,7 +273,7 @@ def test_new_customer_post_bumps_the_version(sqlite_engine: Engine, sqlite_world
         before = s.get(ConversationState, conv)
         assert before is not None
         version = before.version
-        inbox_repo.refresh_states(s, [conv])
+        conversations_repo.refresh_states(s, [conv])
     with transaction(sqlite_engine) as s:
         after = s.get(ConversationState, conv)
         assert after is not None and after.version == version + 1

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from earful.inbox.live import CLOSED, Hub
 from earful.web.app import create_app
+from earful.web.hub import CLOSED, Hub
 from earful.web.server import GRACE_S, Server, config
 from tests.web.world import PASSWORD, build_world
 

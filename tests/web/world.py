@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from earful.auth.service import create_token, create_user
 from earful.brands.service import create_brand
+from earful.conversations import repository as conversations_repo
 from earful.db import transaction
-from earful.inbox import repository as inbox_repo
 from earful.models import (
     CannedReply,
     Conversation,
@@ -121,7 +121,7 @@ def build_world(engine: Engine, per_brand: int = 3) -> World:
                     s, b.id, i, f"{SECRET_B} bolt order {i} broken", f"{SECRET_B}user{i}"
                 )
             )
-        inbox_repo.refresh_states(s, w.convs_a + w.convs_b)
+        conversations_repo.refresh_states(s, w.convs_a + w.convs_b)
         cb = w.convs_b[0]
         s.add(Note(conversation_id=cb, brand_id=b.id, author_id=w.users["bob"], text=SECRET_B))
         s.add(ConversationTag(conversation_id=cb, tag="btag", brand_id=b.id))

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, insert, or_, select, text
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from earful.alerts.spikes import Spike
-from earful.models import Alert, Conversation, ConversationPost, MentionCount, Post
+from earful.models import (
+    Alert,
+    Base,
+    Conversation,
+    ConversationPost,
+    MentionCount,
+    Post,
+)
 
 alerts_t: Table = Alert.__table__  # type: ignore[assignment]
 posts_t: Table = Post.__table__  # type: ignore[assignment]
@@ -146,3 +164,38 @@ class AlertRepository:
                     .limit(limit)
                 )
             )
+
+
+def _alerts() -> Table | None:
+    """The spike detector's table, when this build has it (``earful.models.alert``)."""
+    return Base.metadata.tables.get("alerts")
+
+
+def open_alerts(
+    session: Session, brand_ids: Sequence[int], limit: int = 20
+) -> list[dict[str, Any]]:
+    """Open (not acknowledged) spike alerts of these brands, newest first, as rows."""
+    table = _alerts()
+    if table is None or not brand_ids:
+        return []
+    c = table.c
+    stmt = select(table).where(c.brand_id.in_(brand_ids))
+    if "acknowledged_at" in c:
+        stmt = stmt.where(c.acknowledged_at.is_(None))
+    return [dict(r._mapping) for r in session.execute(stmt.order_by(c.id.desc()).limit(limit))]
+
+
+def alerts_after(session: Session, after: int, limit: int = 100) -> list[dict[str, Any]]:
+    """Alerts raised after the one with id ``after`` (any brand: the hub scopes them)."""
+    table = _alerts()
+    if table is None:
+        return []
+    stmt = select(table).where(table.c.id > after).order_by(table.c.id).limit(limit)
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def last_alert_id(session: Session) -> int:
+    table = _alerts()
+    if table is None:
+        return 0
+    return int(session.scalar(select(func.max(table.c.id))) or 0)

@@ -49,7 +49,6 @@ def login(
             {"next": safe_next(next), "error": "Wrong email or password."},
             status_code=401,
         )
-    db.commit()  # a rehashed password
     sessions: Sessions = request.app.state.sessions
     response = RedirectResponse(safe_next(next), status_code=303)
     # A new CSRF token at login: nothing learned before it is of use after.
@@ -84,7 +83,6 @@ def create_token(
     request: Request, db: Db, principal: CurrentUser, name: Annotated[str, Form(max_length=200)]
 ) -> Response:
     _, clear = service.create_token(db, principal.user_id, name)
-    db.commit()
     tokens = repository.tokens_of(db, principal.user_id)
     brands = repository.brands_by_ids(db, principal.brand_ids())
     return render(
@@ -97,7 +95,6 @@ def create_token(
 @html.post("/account/tokens/{token_id}/delete")
 def delete_token(db: Db, principal: CurrentUser, token_id: int) -> Response:
     service.revoke_token(db, principal.user_id, token_id)
-    db.commit()
     return RedirectResponse("/account", status_code=303)
 
 

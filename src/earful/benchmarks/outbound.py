@@ -41,6 +41,9 @@ from earful.benchmarks.harness import (
 )
 from earful.brands.service import create_brand
 from earful.db import make_engine, transaction
+from earful.engagement.fakenet import FakeNetActor, serve_process
+from earful.engagement.limiter import Limits
+from earful.engagement.worker import OutboundWorker
 from earful.migrate import upgrade
 from earful.models import (
     Conversation,
@@ -52,9 +55,6 @@ from earful.models import (
     Post,
 )
 from earful.models.base import utcnow
-from earful.replies.fakenet import FakeNetActor, serve_process
-from earful.replies.limiter import Limits
-from earful.replies.worker import OutboundWorker
 
 SUITE = "outbound"
 LIMIT, WINDOW = 100, 0.1  # at most 1,000 sends/s, never more than 100 in any 0.1 s

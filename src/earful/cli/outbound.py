@@ -15,17 +15,17 @@ from sqlalchemy import Engine
 from earful.cli.context import console, engine_or_exit, err_console, settings_or_exit
 from earful.connectors.base import Actor, NotSupported
 from earful.db import transaction
+from earful.engagement import acknowledge
+from earful.engagement import repository as repo
+from earful.engagement import service as replies
+from earful.engagement.limiter import DEFAULT_RULES, Limits
+from earful.engagement.worker import OutboundWorker, Summary
 from earful.errors import Conflict
 from earful.handoff import senders as handoff_senders
 from earful.handoff import sync
 from earful.handoff.config import HandoffSettings
 from earful.models import JobState
 from earful.models.base import utcnow
-from earful.replies import acknowledge
-from earful.replies import repository as repo
-from earful.replies import service as replies
-from earful.replies.limiter import DEFAULT_RULES, Limits
-from earful.replies.worker import OutboundWorker, Summary
 from earful.sources import service as sources
 
 app = typer.Typer(no_args_is_help=True)

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from earful.brands import repository as brands_repo
 from earful.dashboard import service
 from earful.dashboard.schemas import Chart, DashboardOut
-from earful.inbox import repository as inbox_repo
 from earful.web.deps import CurrentUser, Db
 from earful.web.render import render
 
@@ -23,7 +23,7 @@ DAY_CHOICES = (7, 30, 90)
 @html.get("/dashboard")
 def dashboard_home(request: Request, db: Db, principal: CurrentUser) -> Response:
     """The first brand's dashboard, or a list when the user has several brands."""
-    brands = inbox_repo.brands(db, principal.brand_ids())
+    brands = brands_repo.readable(db, principal.brand_ids())
     if len(brands) == 1:
         return RedirectResponse(f"/brands/{brands[0].slug}/dashboard", status_code=303)
     return render(request, "dashboards.html", {"brands": brands})
@@ -41,7 +41,7 @@ def dashboard_page(
             "d": data,
             "chart_data": data.model_dump(mode="json"),
             "day_choices": DAY_CHOICES,
-            "brands": inbox_repo.brands(db, principal.brand_ids()),
+            "brands": brands_repo.readable(db, principal.brand_ids()),
         },
     )
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from earful.inbox.schemas import AlertOut
+from earful.alerts.schemas import AlertOut
 
 Chart = Literal["volume", "intents", "response", "agents", "alerts"]
 SENTIMENTS = ("negative", "neutral", "positive")

@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from earful.auth.access import access_brand
+from earful.alerts import repository as alerts_repo
+from earful.alerts.schemas import alert_out
 from earful.auth.service import Principal
+from earful.brands.service import access_brand
 from earful.dashboard import repository as repo
 from earful.dashboard.schemas import (
     INTENTS,
@@ -25,8 +27,6 @@ from earful.dashboard.schemas import (
     ResponseTimes,
     VolumeDay,
 )
-from earful.inbox import repository as inbox_repo
-from earful.inbox.schemas import alert_out
 from earful.models.base import utcnow
 
 PERCENTILES = (50, 75, 90, 95, 99)
@@ -171,7 +171,7 @@ def dashboard(
             )
             for uid in sorted((set(load) | set(written)) - known)
         ],
-        alerts=[alert_out(r) for r in inbox_repo.open_alerts(session, [brand.id], 50)],
+        alerts=[alert_out(r) for r in alerts_repo.open_alerts(session, [brand.id], 50)],
     )
 
 

@@ -1,6 +1,6 @@
 """Helpdesk handoff: a Zendesk ticket or a Help Scout conversation, and its updates back.
 
-Both senders plug into the outbound worker (:class:`~earful.replies.worker.Sender`).
+Both senders plug into the outbound worker (:class:`~earful.engagement.worker.Sender`).
 
 **Zendesk** (Support API v2, API-token basic auth): ``POST /api/v2/tickets.json`` with
 ``{"ticket": {subject, comment: {body, public}, requester: {name, email}, external_id,
@@ -40,7 +40,7 @@ import httpx
 
 from earful.connectors.base import ActionError, AuthError, Retry, Sent
 from earful.connectors.http import MAX_WAIT_S
-from earful.replies.worker import Work
+from earful.engagement.worker import Work
 
 ZENDESK_CREATED_COMMENTS = 1  # comments the ticket is born with (ours)
 HELPSCOUT_CREATED_THREADS = 2  # threads the conversation is born with (ours)

@@ -26,10 +26,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from earful.connectors.base import ActionError, Retry, Sent
+from earful.conversations import repository as conversations_repo
 from earful.db import transaction
+from earful.engagement import repository as replies_repo
+from earful.engagement.worker import Ambiguous, Work
 from earful.handoff import tokens
 from earful.handoff.config import HandoffSettings
-from earful.inbox import repository as inbox_repo
 from earful.models import (
     Conversation,
     ConversationStatus,
@@ -38,8 +40,6 @@ from earful.models import (
     Post,
 )
 from earful.models.base import utcnow
-from earful.replies import repository as replies_repo
-from earful.replies.worker import Ambiguous, Work
 
 log = logging.getLogger("earful.handoff.mail")
 
@@ -223,7 +223,7 @@ def store_inbound(session: Session, mail: InboundMail, secret: str) -> Post:
     replies_repo.add_to_conversation(session, conv, post)
     if conv.status in (ConversationStatus.WAITING, ConversationStatus.RESOLVED):
         conv.status = ConversationStatus.OPEN
-    inbox_repo.refresh_states(session, [conv.id])
+    conversations_repo.refresh_states(session, [conv.id])
     return post
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from earful.engagement.worker import Sender
 from earful.handoff.config import HandoffSettings
 from earful.handoff.helpdesk import HelpScoutClient, ZendeskClient
 from earful.handoff.mail import SmtpSender
 from earful.handoff.webhook import WebhookSender
-from earful.replies.worker import Sender
 
 
 def zendesk(settings: HandoffSettings) -> ZendeskClient | None:

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from earful.auth.access import access_conversation
 from earful.auth.service import Principal
+from earful.conversations import repository as conversations_repo
+from earful.conversations.service import access_conversation
+from earful.customers import service as customers
+from earful.engagement import compose
+from earful.engagement import repository as replies_repo
+from earful.engagement import service as replies
+from earful.engagement.compose import limit_for
 from earful.errors import BadInput
 from earful.handoff import tokens, transcript
 from earful.handoff.config import HandoffSettings
-from earful.inbox import repository as inbox_repo
 from earful.models import (
     Brand,
     Conversation,
@@ -23,10 +28,6 @@ from earful.models import (
     OutboundJob,
     Role,
 )
-from earful.replies import compose
-from earful.replies import repository as replies_repo
-from earful.replies import service as replies
-from earful.replies.compose import limit_for
 
 CHANNELS = ("email", "zendesk", "helpscout", "dm", "webhook")
 # What each preferred contact channel hands off to.
@@ -35,9 +36,9 @@ PREFERRED = {"email": "email", "dm": "dm"}
 
 def _customer_email(session: Session, conv: Conversation, override: str | None) -> str:
     if override and override.strip():
-        return replies.clean_email(override)
-    customer = replies.customer_of(session, conv)
-    return replies.clean_email(customer.email if customer and customer.email else "")
+        return customers.clean_email(override)
+    customer = customers.customer_of(session, conv)
+    return customers.clean_email(customer.email if customer and customer.email else "")
 
 
 def handoff(
@@ -86,7 +87,7 @@ def handoff(
         if not configured:
             raise BadInput(f"{channel} is not configured; set its URL and credentials first")
         to = _customer_email(session, conv, address)
-        customer = replies.customer_of(session, conv)
+        customer = customers.customer_of(session, conv)
         text = tr.for_team()
         payload.update(
             subject=subject,
@@ -121,7 +122,7 @@ def handoff(
             handoff_id=handoff_row.id,
         )  # fmt: skip
         job.payload = payload
-        inbox_repo.bump_version(session, conv.id)
+        conversations_repo.bump_version(session, conv.id)
         return handoff_row
     else:  # webhook
         if not settings.webhook_url or not settings.webhook_secret:
@@ -154,7 +155,7 @@ def handoff(
         **job_fields,  # type: ignore[arg-type]
     )
     job.payload = payload
-    inbox_repo.bump_version(session, conv.id)
+    conversations_repo.bump_version(session, conv.id)
     session.flush()
     return handoff_row
 
@@ -168,7 +169,7 @@ def handoff_preferred(
 ) -> Handoff:
     """Hand off to the channel the customer said they prefer."""
     conv = access_conversation(session, principal, conv_id, Role.AGENT)
-    customer = replies.customer_of(session, conv)
+    customer = customers.customer_of(session, conv)
     preferred = customer.preferred_channel if customer else None
     if preferred is None:
         raise BadInput("the customer has not said how they prefer to continue; ask them first")

@@ -25,7 +25,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from earful.connectors.base import ConnectorError, Retry
+from earful.conversations import repository as conversations_repo
 from earful.db import transaction
+from earful.engagement import repository as replies_repo
 from earful.handoff import repository as repo
 from earful.handoff.helpdesk import (
     HELPSCOUT_CREATED_THREADS,
@@ -34,7 +36,6 @@ from earful.handoff.helpdesk import (
     HelpScoutClient,
     ZendeskClient,
 )
-from earful.inbox import repository as inbox_repo
 from earful.models import (
     Brand,
     Conversation,
@@ -45,7 +46,6 @@ from earful.models import (
     Post,
 )
 from earful.models.base import utcnow
-from earful.replies import repository as replies_repo
 
 log = logging.getLogger("earful.handoff.sync")
 LABEL = {"zendesk": "Zendesk", "helpscout": "Help Scout"}
@@ -136,8 +136,8 @@ def store(session: Session, handoff_id: int, comments: Sequence[Comment]) -> tup
         posts += 1
     if posts or notes:
         session.flush()
-        inbox_repo.refresh_states(session, [conv.id])
-        inbox_repo.bump_version(session, conv.id)
+        conversations_repo.refresh_states(session, [conv.id])
+        conversations_repo.bump_version(session, conv.id)
     return posts, notes
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from earful.inbox import repository as inbox_repo
+from earful.conversations import repository as conversations_repo
 from earful.models import Brand, Conversation, Identity
 
 
@@ -116,11 +116,11 @@ def build(session: Session, conv: Conversation, public_url: str) -> Transcript:
             urgency=p.urgency,
             language=p.language,
         )
-        for p in inbox_repo.thread(session, conv.id)
+        for p in conversations_repo.thread(session, conv.id)
     ]
     notes = [
         NoteEntry(n.created_at, name or "agent", n.text)
-        for n, name in inbox_repo.notes(session, conv.id)
+        for n, name in conversations_repo.notes(session, conv.id)
     ]
     who = f"@{ident.handle}" if ident.handle else ident.external_id
     if ident.display_name:
@@ -133,6 +133,6 @@ def build(session: Session, conv: Conversation, public_url: str) -> Transcript:
         link=f"{public_url.rstrip('/')}/conversations/{conv.id}",
         entries=entries,
         notes=notes,
-        tags=inbox_repo.tags_of(session, [conv.id]).get(conv.id, []),
+        tags=conversations_repo.tags_of(session, [conv.id]).get(conv.id, []),
         status=str(conv.status.value),
     )

@@ -27,7 +27,7 @@ import orjson
 
 from earful.connectors.base import ActionError, AuthError, Retry, Sent
 from earful.connectors.http import retry_after
-from earful.replies.worker import Work
+from earful.engagement.worker import Work
 
 SIGNATURE = "X-Earful-Signature"
 TIMESTAMP = "X-Earful-Timestamp"

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from earful.errors import BadInput
 from earful.listening.normalize import URL_MASK, normalize
 from earful.listening.query import (
     And,
@@ -44,7 +45,7 @@ FIELDS: tuple[Field, ...] = ("lang", "author", "network", "is")
 IS_VALUES = ("repost", "reply", "quote")
 
 
-class QuerySyntaxError(ValueError):
+class QuerySyntaxError(BadInput):
     """A query that cannot be used; ``column`` is 1-based."""
 
     def __init__(self, message: str, column: int) -> None:

@@ -45,3 +45,14 @@ def brand_keywords(
     """(brand id, keywords, own accounts) of every brand."""
     rows = conn.execute(select(Brand.id, Brand.keywords, Brand.handles).order_by(Brand.id))
     return [(brand_id, list(words or []), dict(handles or {})) for brand_id, words, handles in rows]
+
+
+def listening_texts(session: Session, brand_id: int) -> list[str]:
+    """The texts of the brand's enabled listening queries, oldest first."""
+    return list(
+        session.scalars(
+            select(ListeningQuery.query)
+            .where(ListeningQuery.brand_id == brand_id, ListeningQuery.enabled.is_(True))
+            .order_by(ListeningQuery.id)
+        )
+    )

@@ -5,19 +5,26 @@ Queries are validated here, when saved, so the matcher never meets a bad one.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from sqlalchemy import (
+    Connection,
+)
 from sqlalchemy.orm import Session
 
-from earful.listening import repository
+from earful.errors import BadInput
+from earful.listening import repository as repo
 from earful.listening.engine import LiveMatcher, QuerySource
 from earful.listening.parser import QuerySyntaxError, parse
-from earful.models import Brand, ListeningQuery
+from earful.listening.query import Query
+from earful.models import (
+    Brand,
+    ListeningQuery,
+)
 
 MAX_NAME = 200
 
 
-class ListeningError(ValueError):
-    status_code = 400
+class ListeningError(BadInput):
+    """A listening query that cannot be saved or found."""
 
 
 class InvalidQuery(ListeningError):
@@ -31,10 +38,12 @@ class InvalidQuery(ListeningError):
 
 class QueryNotFound(ListeningError):
     status_code = 404
+    title = "No such listening query"
 
 
 class QueryNameTaken(ListeningError):
     status_code = 409
+    title = "A listening query of that name exists"
 
 
 def validate(text: str) -> None:
@@ -52,7 +61,7 @@ def add_query(
     validate(text)
     if session.get(Brand, brand_id) is None:
         raise QueryNotFound(f"brand {brand_id} does not exist")
-    if repository.by_name(session, brand_id, name) is not None:
+    if repo.by_name(session, brand_id, name) is not None:
         raise QueryNameTaken(f"this brand already has a query named {name!r}")
     row = ListeningQuery(brand_id=brand_id, name=name, query=text, enabled=enabled)
     session.add(row)
@@ -68,7 +77,7 @@ def update_query(
     name: str | None = None,
     enabled: bool | None = None,
 ) -> ListeningQuery:
-    row = repository.by_id(session, query_id)
+    row = repo.by_id(session, query_id)
     if row is None:
         raise QueryNotFound(f"listening query {query_id} does not exist")
     if text is not None:
@@ -76,7 +85,7 @@ def update_query(
         row.query = text
     if name is not None:
         name = _clean_name(name)
-        other = repository.by_name(session, row.brand_id, name)
+        other = repo.by_name(session, row.brand_id, name)
         if other is not None and other.id != row.id:
             raise QueryNameTaken(f"this brand already has a query named {name!r}")
         row.name = name
@@ -87,7 +96,7 @@ def update_query(
 
 
 def delete_query(session: Session, query_id: int) -> None:
-    row = repository.by_id(session, query_id)
+    row = repo.by_id(session, query_id)
     if row is None:
         raise QueryNotFound(f"listening query {query_id} does not exist")
     session.delete(row)
@@ -113,9 +122,9 @@ def matcher_sources(conn: Connection | Session) -> list[QuerySource]:
     Each brand's enabled queries, or its plain keywords when it has none; and always an
     @mention of one of its own accounts, whatever its queries exclude.
     """
-    sources = [QuerySource(q, brand, text) for q, brand, text in repository.enabled_queries(conn)]
+    sources = [QuerySource(q, brand, text) for q, brand, text in repo.enabled_queries(conn)]
     covered = {s.brand_id for s in sources}
-    for brand_id, keywords, handles in repository.brand_keywords(conn):
+    for brand_id, keywords, handles in repo.brand_keywords(conn):
         mentions = sorted(
             {
                 "@" + str(h).lstrip("@")
@@ -139,3 +148,24 @@ def _clean_name(name: str) -> str:
     if not name or len(name) > MAX_NAME:
         raise ListeningError(f"a query name needs 1 to {MAX_NAME} characters")
     return name
+
+
+def listening_queries(session: Session, brand: Brand) -> list[Query]:
+    """What the brand listens for, as the matcher sees it: its enabled queries, or its
+    plain keywords when it has none, and always an @mention of its own accounts."""
+    texts = repo.listening_texts(session, brand.id)
+    mentions = sorted(
+        {
+            "@" + str(h).lstrip("@")
+            for names in (brand.handles or {}).values()
+            for h in ([names] if isinstance(names, str) else names)
+        }
+    )
+    fallback = keyword_query(mentions if texts else [*(brand.keywords or []), *mentions])
+    queries = []
+    for text in [*texts, *([fallback] if fallback else [])]:
+        try:
+            queries.append(parse(text))
+        except QuerySyntaxError:  # saved queries are validated; an old one may not parse
+            continue
+    return queries

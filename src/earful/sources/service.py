@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from earful.connectors import registry
 from earful.connectors.base import Connector, Health
+from earful.errors import BadInput
 from earful.models import Source
 from earful.pipeline.runner import IngestSummary, Pipeline
 from earful.sources import live, repository
@@ -33,16 +34,18 @@ SECRET_FIELDS: dict[str, frozenset[str]] = {
 PUSH_KINDS = frozenset({"meta", "webhook"})  # the network calls us: no connector to run
 
 
-class SourceError(Exception):
-    status_code = 400
+class SourceError(BadInput):
+    """A live source that cannot be added, found or run as asked."""
 
 
 class SourceNotFound(SourceError):
     status_code = 404
+    title = "No such source"
 
 
 class SourceExists(SourceError):
     status_code = 409
+    title = "A source of that name exists"
 
 
 @dataclass(slots=True, frozen=True)

@@ -14,17 +14,21 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, select
 
+from earful.alerts.schemas import alert_out
 from earful.auth import endpoints as auth_endpoints
 from earful.config import get_settings
 from earful.connectors import meta as meta_webhooks
 from earful.connectors import webhook as signed_webhooks
+from earful.conversations import endpoints as conversations_endpoints
+from earful.customers import endpoints as customers_endpoints
 from earful.dashboard import endpoints as dashboard_endpoints
 from earful.db import session_factory
+from earful.engagement import endpoints as engagement_endpoints
 from earful.errors import DomainError, NotAuthenticated
+from earful.handoff import endpoints as handoff_endpoints
 from earful.inbox import endpoints as inbox_endpoints
-from earful.inbox.live import Hub, Tail
-from earful.inbox.schemas import alert_out
-from earful.replies import endpoints as replies_endpoints
+from earful.inbox.live import Tail
+from earful.web.hub import Hub
 from earful.web.render import TEMPLATES, render
 from earful.web.security import SecurityHeaders, Sessions, csrf_protect
 from earful.worker import metrics as worker_metrics
@@ -94,11 +98,11 @@ def create_app(
             return render(
                 request,
                 "error.html",
-                {"status": exc.status_code, "message": exc.message},
+                {"status": exc.status_code, "message": str(exc)},
                 status_code=exc.status_code,
             )
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -106,13 +110,21 @@ def create_app(
             conn.execute(select(1))
         return {"status": "ok"}
 
-    app.include_router(auth_endpoints.html)
-    app.include_router(auth_endpoints.api)
-    app.include_router(inbox_endpoints.html)
-    app.include_router(inbox_endpoints.api)
-    app.include_router(dashboard_endpoints.html)
-    app.include_router(dashboard_endpoints.api)
-    app.include_router(replies_endpoints.html)  # engagement: jobs, compliments, handoff
+    for router in (
+        auth_endpoints.html,
+        auth_endpoints.api,
+        inbox_endpoints.html,
+        inbox_endpoints.api,
+        conversations_endpoints.html,
+        conversations_endpoints.api,
+        engagement_endpoints.html,
+        engagement_endpoints.api,
+        customers_endpoints.html,
+        handoff_endpoints.html,
+        dashboard_endpoints.html,
+        dashboard_endpoints.api,
+    ):
+        app.include_router(router)
     app.include_router(worker_metrics.router(engine))  # GET /metrics, for Prometheus
     # Network webhooks (/webhooks/...): no login by design; every delivery is checked
     # against its source's signing secret, sealed with the same key as the credentials.

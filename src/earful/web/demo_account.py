@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from earful.auth import repository
 from earful.auth.passwords import hash_password
 from earful.auth.service import create_user, grant
+from earful.engagement import repository as engagement_repo
 from earful.models import CannedReply, Role
 
 DEMO_EMAIL = "admin@demo.earful"
@@ -33,6 +34,5 @@ def ensure_demo_admin(session: Session) -> tuple[str, str]:
 
 
 def _canned(session: Session, brand_id: int) -> list[CannedReply]:
-    from earful.inbox import repository as inbox_repo
 
-    return inbox_repo.canned_replies(session, [brand_id])
+    return engagement_repo.canned_replies(session, [brand_id])

@@ -9,17 +9,23 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from earful.auth.service import Principal, load_principal, principal_for_token
+from earful.db import unit_of_work
 from earful.errors import NotAuthenticated
 from earful.web.security import Sessions, bearer_token
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """A session per request; endpoints that write commit at their end (the edge)."""
-    with request.app.state.session_factory() as session:
+    """The request's unit of work: commits once the endpoint returns, rolls back if it
+    raises, and only then publishes what the endpoint announced (``after_commit``).
+
+    Function-scoped, so the commit happens before the response is sent: a client that
+    follows the redirect always reads what it just wrote, and a failed commit is an
+    error response, not a success that did not happen."""
+    with unit_of_work(request.app.state.session_factory) as session:
         yield session
 
 
-Db = Annotated[Session, Depends(get_db)]
+Db = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def optional_principal(request: Request, db: Db) -> Principal | None:

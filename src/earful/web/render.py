@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
@@ -87,3 +87,8 @@ def render(
         sessions.write(response, session)
         session.fresh = False
     return response
+
+
+def back_to_conversation(conv_id: int, anchor: str = "") -> RedirectResponse:
+    """After a form post: the conversation page again (the POST/redirect/GET pattern)."""
+    return RedirectResponse(f"/c/{conv_id}{anchor}", status_code=303)

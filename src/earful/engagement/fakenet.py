@@ -287,7 +287,7 @@ def serve_process(limit: int, window: float) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "earful.replies.fakenet", str(port), str(limit), str(window)]
+        [sys.executable, "-m", "earful.engagement.fakenet", str(port), str(limit), str(window)]
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20

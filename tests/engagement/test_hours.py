@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from earful.engagement import hours
 from earful.errors import BadInput
-from earful.replies import hours
 
 WEEKDAYS = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
 PARIS = hours.parse("Europe/Paris", WEEKDAYS)

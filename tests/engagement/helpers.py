@@ -13,8 +13,9 @@ from earful.auth.service import Principal, create_user
 from earful.brands.service import create_brand
 from earful.connectors.base import Actor
 from earful.connectors.mastodon import Mastodon
+from earful.conversations import repository as conversations_repo
 from earful.db import transaction
-from earful.inbox import repository as inbox_repo
+from earful.engagement.fakenet import FakeNetwork
 from earful.models import (
     Conversation,
     ConversationPost,
@@ -24,7 +25,6 @@ from earful.models import (
     Post,
     Role,
 )
-from earful.replies.fakenet import FakeNetwork
 
 PASSWORD = "correct horse battery"
 
@@ -94,7 +94,7 @@ def complaint(
         s.flush()
         s.add(ConversationPost(conversation_id=conv.id, post_id=post.id))
         s.flush()
-        inbox_repo.refresh_states(s, [conv.id])
+        conversations_repo.refresh_states(s, [conv.id])
         agent = Principal(user.id, user.name, user.email, {brand.id: Role.AGENT})
         return Desk(engine, brand.id, agent, conv.id, sid, base_url)
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 
 from earful.db import transaction
+from earful.engagement import service
+from earful.engagement.fakenet import FakeNetActor, FakeNetwork, serve
+from earful.engagement.worker import OutboundWorker
 from earful.models import Conversation, ConversationPost, JobKind, JobState, OutboundJob, Post
-from earful.replies import service
-from earful.replies.fakenet import FakeNetActor, FakeNetwork, serve
-from earful.replies.worker import OutboundWorker
-from tests.replies.helpers import complaint
+from tests.engagement.helpers import complaint
 
 
 @pytest.fixture

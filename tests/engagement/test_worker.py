@@ -9,6 +9,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from earful.db import transaction
+from earful.engagement import service
+from earful.engagement.fakenet import FakeNetwork, serve
+from earful.engagement.worker import OutboundWorker
 from earful.models import (
     JobState,
     OutboundAttempt,
@@ -17,10 +20,7 @@ from earful.models import (
     Reply,
     ReplyStatus,
 )
-from earful.replies import service
-from earful.replies.fakenet import FakeNetwork, serve
-from earful.replies.worker import OutboundWorker
-from tests.replies.helpers import Desk, complaint, mastodon_actors
+from tests.engagement.helpers import Desk, complaint, mastodon_actors
 
 
 @pytest.fixture

@@ -6,12 +6,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import (
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from earful.models import (
     AgentSignature,
     Brand,
+    CannedReply,
     Conversation,
     ConversationPost,
     ConversationState,
@@ -23,6 +28,7 @@ from earful.models import (
     OutboundJob,
     Post,
     Reply,
+    User,
 )
 from earful.models.base import utcnow
 
@@ -352,3 +358,37 @@ def response_samples(
         .limit(limit)
     ).all()
     return [(a, b) for a, b in rows if a is not None and b is not None]
+
+
+def get_readable_reply(session: Session, reply_id: int, brand_ids: Sequence[int]) -> Reply | None:
+    return session.scalar(select(Reply).where(Reply.id == reply_id, Reply.brand_id.in_(brand_ids)))
+
+
+def get_readable_canned(
+    session: Session, canned_id: int, brand_ids: Sequence[int]
+) -> CannedReply | None:
+    return session.scalar(
+        select(CannedReply).where(CannedReply.id == canned_id, CannedReply.brand_id.in_(brand_ids))
+    )
+
+
+def canned_replies(session: Session, brand_ids: Sequence[int]) -> list[CannedReply]:
+    if not brand_ids:
+        return []
+    return list(
+        session.scalars(
+            select(CannedReply)
+            .where(CannedReply.brand_id.in_(brand_ids))
+            .order_by(CannedReply.name, CannedReply.id)
+        )
+    )
+
+
+def replies_of(session: Session, conv_id: int) -> list[tuple[Reply, str | None]]:
+    rows = session.execute(
+        select(Reply, User.name)
+        .outerjoin(User, User.id == Reply.author_id)
+        .where(Reply.conversation_id == conv_id)
+        .order_by(Reply.created_at, Reply.id)
+    ).all()
+    return [(r, name) for r, name in rows]

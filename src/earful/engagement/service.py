@@ -6,21 +6,21 @@ an :class:`OutboundJob`; nothing here talks to a network.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from earful.auth.access import access_brand_ids, access_conversation
+from earful.auth.access import access_brand_ids
 from earful.auth.service import Principal
+from earful.conversations.service import access_conversation
+from earful.engagement import compose
+from earful.engagement import repository as repo
 from earful.errors import BadInput, Conflict, NotFound
-from earful.inbox import repository as inbox_repo
 from earful.models import (
     Brand,
     Conversation,
-    Customer,
     Identity,
     JobKind,
     JobState,
@@ -30,12 +30,7 @@ from earful.models import (
     Role,
 )
 from earful.models.base import utcnow
-from earful.replies import compose
-from earful.replies import repository as repo
 
-CHANNELS = ("public", "dm", "email", "phone")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-EMAIL = re.compile(rf"^[^@\s<>(),;:\"\[\]]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$")
 DEFAULT_THANKS = "Thank you so much for the kind words, {customer}! We'll tell the team."
 ASK_CHANNEL = (
     "We'd like to sort this out for you. How should we continue: a direct message, "
@@ -45,15 +40,6 @@ ASK_CHANNEL = (
 
 def new_key() -> str:
     return uuid.uuid4().hex
-
-
-def clean_email(address: str) -> str:
-    address = (address or "").strip()
-    if not address:
-        raise BadInput("this customer has no email address; add one to their profile first")
-    if len(address) > 254 or not EMAIL.match(address):
-        raise BadInput(f"{address!r} is not a valid email address")
-    return address
 
 
 # ------------------------------------------------------------------ signatures, checks
@@ -274,43 +260,6 @@ def apply_compliment_rules(session: Session, conv_ids: list[int]) -> list[Outbou
 def ask_preferred_channel(session: Session, principal: Principal, conv_id: int) -> OutboundJob:
     """One click: ask the customer in public how they would like to continue."""
     return reply(session, principal, conv_id, ASK_CHANNEL)
-
-
-def customer_of(session: Session, conv: Conversation, create: bool = False) -> Customer | None:
-    ident = session.get(Identity, conv.identity_id)
-    if ident is None:
-        return None
-    if ident.customer_id:
-        return session.get(Customer, ident.customer_id)
-    if not create:
-        return None
-    customer = Customer(display_name=ident.display_name or ident.handle)
-    session.add(customer)
-    session.flush()
-    ident.customer_id = customer.id
-    return customer
-
-
-def set_preferred_channel(
-    session: Session,
-    principal: Principal,
-    conv_id: int,
-    channel: str,
-    email: str | None = None,
-) -> Customer:
-    conv = access_conversation(session, principal, conv_id, Role.AGENT)
-    if channel not in CHANNELS:
-        raise BadInput(f"the preferred channel is one of {', '.join(CHANNELS)}")
-    customer = customer_of(session, conv, create=True)
-    assert customer is not None
-    if email is not None and email.strip():
-        customer.email = clean_email(email)
-    if channel == "email" and not customer.email:
-        raise BadInput("to prefer email, give the customer's email address")
-    customer.preferred_channel = channel
-    inbox_repo.bump_version(session, conv.id)
-    session.flush()
-    return customer
 
 
 # ------------------------------------------------------------------ job state for the UI

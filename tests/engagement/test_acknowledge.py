@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import Engine
 
 from earful.db import transaction
+from earful.engagement import acknowledge, hours
+from earful.engagement.fakenet import FakeNetwork, serve
+from earful.engagement.worker import OutboundWorker
 from earful.models import ConversationState, EngagementSettings, Note
-from earful.replies import acknowledge, hours
-from earful.replies.fakenet import FakeNetwork, serve
-from earful.replies.worker import OutboundWorker
-from tests.replies.helpers import complaint, mastodon_actors
+from tests.engagement.helpers import complaint, mastodon_actors
 
 
 @pytest.fixture

@@ -42,8 +42,10 @@ from earful.connectors.base import (
     Retry,
     Sent,
 )
+from earful.conversations import repository as conversations_repo
 from earful.db import transaction
-from earful.inbox import repository as inbox_repo
+from earful.engagement import repository as repo
+from earful.engagement.limiter import Limits
 from earful.models import (
     Conversation,
     JobKind,
@@ -53,8 +55,6 @@ from earful.models import (
     ReplyStatus,
 )
 from earful.models.base import utcnow
-from earful.replies import repository as repo
-from earful.replies.limiter import Limits
 
 log = logging.getLogger("earful.outbound")
 
@@ -335,7 +335,7 @@ class OutboundWorker:
                     log.info("outbound job %s failed: %s", job.id, job.reason)
             touched = self._sent(session, sent, now) if sent else set()
             if touched:
-                inbox_repo.refresh_states(session, sorted(touched))
+                conversations_repo.refresh_states(session, sorted(touched))
         return summary
 
     def _sent(

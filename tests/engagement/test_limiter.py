@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from earful.replies.limiter import WindowLimiter
+from earful.engagement.limiter import WindowLimiter
 
 
 def test_no_window_by_arrival_ever_holds_more_than_the_limit() -> None:

@@ -3,7 +3,7 @@
 :func:`acknowledge_waiting` runs with the outbound worker: for each brand that turned
 acknowledgements on, the conversations that started waiting recently get one public
 answer (per waiting spell: the job key is the conversation and the moment it started
-waiting) stating when a person will answer, from :func:`earful.replies.hours.expect`.
+waiting) stating when a person will answer, from :func:`earful.engagement.hours.expect`.
 The acknowledgement is not signed (no person wrote it) and, once sent, is kept as a
 note, never as a brand post: it must not stop the service-level clock or count as the
 first response.
@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from earful.auth.access import access_conversation
 from earful.auth.service import Principal
+from earful.conversations.service import access_conversation
+from earful.engagement import compose, hours, service
+from earful.engagement import repository as repo
 from earful.errors import BadInput
 from earful.models import Brand, EngagementSettings, JobKind, OutboundJob
-from earful.replies import compose, hours, service
-from earful.replies import repository as repo
 
 LOOKBACK = timedelta(minutes=30)
 

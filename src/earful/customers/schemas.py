@@ -1,0 +1,23 @@
+"""Pydantic shapes of the inbox: filters in, conversations out (the JSON API's schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class OtherConversation(BaseModel):
+    id: int
+    brand: str
+    status: str
+    subject: str | None
+    last_post_at: datetime
+    network: str
+
+
+class CustomerOut(BaseModel):
+    name: str | None
+    email_known: bool
+    identities: list[dict[str, str | None]]
+    other_conversations: list[OtherConversation]
