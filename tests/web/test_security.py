@@ -278,3 +278,35 @@ def test_new_customer_post_bumps_the_version(sqlite_engine: Engine, sqlite_world
         after = s.get(ConversationState, conv)
         assert after is not None and after.version == version + 1
     assert ReplyStatus.HELD.value == "held"
+
+
+def test_a_browser_without_a_session_lands_on_the_login_page_and_comes_back(
+    engine: Engine, world: World
+) -> None:
+    """Whatever the Accept header (a bookmark, a link from an email), a page asks to log in
+    and returns to the same page, query and all; an htmx fragment returns to its page."""
+    c = client(engine)
+    for accept in ("*/*", "text/html,application/xhtml+xml,*/*;q=0.8"):
+        r = c.get("/inbox?status=waiting", headers={"Accept": accept}, follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=%2Finbox%3Fstatus%3Dwaiting"
+    r = c.get(
+        "/inbox/list",
+        headers={"HX-Request": "true", "HX-Current-URL": "https://testserver/inbox?q=late"},
+    )
+    assert r.status_code == 401
+    assert r.headers["hx-redirect"] == "/login?next=%2Finbox%3Fq%3Dlate"
+    page = c.get("/login?next=%2Finbox%3Fstatus%3Dwaiting")
+    assert 'value="/inbox?status=waiting"' in page.text
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    r = c.post(
+        "/login",
+        data={
+            "email": "alice@example.org",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/inbox?status=waiting",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/inbox?status=waiting"

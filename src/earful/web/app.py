@@ -8,11 +8,13 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, select
+from starlette.datastructures import URL
 
 from earful.alerts.schemas import alert_out
 from earful.auth import endpoints as auth_endpoints
@@ -37,10 +39,21 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
 def wants_html(request: Request) -> bool:
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
-        "accept", ""
-    )
+    return not is_api(request) and "text/html" in request.headers.get("accept", "")
+
+
+def here(request: Request) -> str:
+    """Where to return after login: the page asked for, as a local path with its query;
+    for an htmx fragment, the page it was loaded into."""
+    url = request.url
+    if request.headers.get("hx-request"):
+        url = URL(request.headers.get("hx-current-url") or "/inbox")
+    return (url.path or "/inbox") + (f"?{url.query}" if url.query else "")
 
 
 def render_alert(row: dict[str, Any]) -> str:
@@ -90,10 +103,12 @@ def create_app(
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
-        if isinstance(exc, NotAuthenticated) and request.headers.get("hx-request"):
-            return Response(status_code=401, headers={"HX-Redirect": "/login"})
-        if isinstance(exc, NotAuthenticated) and wants_html(request) and request.method == "GET":
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        if isinstance(exc, NotAuthenticated) and not is_api(request):
+            login = "/login?" + urlencode({"next": here(request)})
+            if request.headers.get("hx-request"):
+                return Response(status_code=401, headers={"HX-Redirect": login})
+            if request.method == "GET":  # a page: whatever the Accept header, the login form
+                return RedirectResponse(login, status_code=303)
         if wants_html(request):
             return render(
                 request,
