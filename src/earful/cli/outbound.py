@@ -10,10 +10,8 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import Engine
 
 from earful.cli.context import console, engine_or_exit, err_console, settings_or_exit
-from earful.connectors.base import Actor, NotSupported
 from earful.db import transaction
 from earful.engagement import acknowledge
 from earful.engagement import repository as repo
@@ -26,30 +24,12 @@ from earful.handoff import sync
 from earful.handoff.config import HandoffSettings
 from earful.models import JobState
 from earful.models.base import utcnow
-from earful.sources import service as sources
+from earful.sources import actors
 
 app = typer.Typer(no_args_is_help=True)
 mail_app = typer.Typer(no_args_is_help=True)
 
 Database = Annotated[str | None, typer.Option(help="Database URL (default: settings).")]
-
-
-def source_actors(engine: Engine, secret_key: str):  # type: ignore[no-untyped-def]
-    """Act on a network with the brand's configured source of that kind (a connector)."""
-
-    def resolve(brand_id: int, network: str) -> Actor:
-        with transaction(engine) as session:
-            for view in sources.list_sources(session, [brand_id]):
-                if view.kind != network:
-                    continue
-                connector = sources.build_connector(
-                    sources.get_source(session, view.id), secret_key
-                )
-                if isinstance(connector, Actor):
-                    return connector
-        raise NotSupported(f"brand {brand_id} has no {network} source that can answer")
-
-    return resolve
 
 
 def _line(s: Summary) -> str:
@@ -76,7 +56,7 @@ def run(
     zendesk, helpscout = handoff_senders.zendesk(handoff), handoff_senders.helpscout(handoff)
     worker = OutboundWorker(
         engine,
-        actors=source_actors(engine, settings.secret_key),
+        actors=actors.resolver(engine, settings.secret_key),
         senders=handoff_senders.senders(handoff),
         limits=Limits(dict(DEFAULT_RULES)),
         concurrency=concurrency,
@@ -91,10 +71,15 @@ def run(
             recovered = worker.recover()
             with transaction(engine) as session:
                 acks = acknowledge.acknowledge_waiting(session, utcnow())
+                thanks = replies.compliment_round(session, utcnow())
             summary = await worker.drain(idle_s=0.0)
             summary.add(recovered)
-            if summary.claimed or summary.recovered or acks:
-                console.print(_line(summary) + (f", acknowledged {len(acks)}" if acks else ""))
+            if summary.claimed or summary.recovered or acks or thanks:
+                console.print(
+                    _line(summary)
+                    + (f", acknowledged {len(acks)}" if acks else "")
+                    + (f", compliment rules queued {len(thanks)}" if thanks else "")
+                )
             if (
                 sync_every
                 and (zendesk or helpscout)

@@ -145,9 +145,10 @@ def counts(session: Session) -> dict[str, int]:
     return {str(s.value if hasattr(s, "value") else s): int(n) for s, n in rows}
 
 
-def target_post(session: Session, conv_id: int) -> Post | None:
-    """The customer's newest live public post: where a public reply or a like goes."""
-    return session.scalar(
+def target_post(session: Session, conv_id: int, identity_id: int | None = None) -> Post | None:
+    """The customers' newest live public post: where a public reply or a like goes
+    (only ``identity_id``'s posts when given: a private reply to the customer)."""
+    q = (
         select(Post)
         .join(ConversationPost, ConversationPost.post_id == Post.id)
         .where(
@@ -159,6 +160,9 @@ def target_post(session: Session, conv_id: int) -> Post | None:
         .order_by(Post.created_at.desc(), Post.id.desc())
         .limit(1)
     )
+    if identity_id is not None:
+        q = q.where(Post.identity_id == identity_id)
+    return session.scalar(q)
 
 
 def post_in_conversation(session: Session, conv_id: int, post_id: int) -> Post | None:
@@ -392,3 +396,34 @@ def replies_of(session: Session, conv_id: int) -> list[tuple[Reply, str | None]]
         .order_by(Reply.created_at, Reply.id)
     ).all()
     return [(r, name) for r, name in rows]
+
+
+def rule_settings(session: Session) -> list[EngagementSettings]:
+    """Brands with at least one automatic compliment rule (thank, like or repost)."""
+    return [
+        s
+        for s in session.scalars(select(EngagementSettings).order_by(EngagementSettings.brand_id))
+        if any((s.compliment_rules or {}).get(a) for a in ("thank", "like", "repost"))
+    ]
+
+
+def recent_compliments(
+    session: Session, brand_id: int, since: datetime, limit: int = 500
+) -> list[int]:
+    """Conversations of the brand with a customer's compliment posted after ``since``."""
+    return list(
+        session.scalars(
+            select(ConversationPost.conversation_id)
+            .join(Post, Post.id == ConversationPost.post_id)
+            .join(Conversation, Conversation.id == ConversationPost.conversation_id)
+            .where(
+                Conversation.brand_id == brand_id,
+                Post.intent == "compliment",
+                Post.from_brand.is_(False),
+                Post.created_at >= since,
+            )
+            .distinct()
+            .order_by(ConversationPost.conversation_id)
+            .limit(limit)
+        )
+    )

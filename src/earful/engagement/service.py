@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -158,6 +158,8 @@ def reply(session: Session, principal: Principal, conv_id: int, text: str) -> Ou
 # ------------------------------------------------------------------ compliments
 
 COMPLIMENT_ACTIONS = ("thank", "like", "repost")
+# How far back each round looks for compliments to act on (the rules are idempotent).
+RULE_LOOKBACK = timedelta(days=2)
 
 
 def _thanks(session: Session, conv: Conversation, brand: Brand) -> str:
@@ -235,7 +237,10 @@ def compliment_click(
 
 
 def apply_compliment_rules(session: Session, conv_ids: list[int]) -> list[OutboundJob]:
-    """Per-brand rules: compliments above a score are thanked, liked, reposted by themselves."""
+    """Per-brand rules: compliments above a score are thanked, liked, reposted by themselves.
+
+    Each action has its own idempotency key (per post), so a conversation seen again
+    queues nothing new."""
     jobs: list[OutboundJob] = []
     for conv_id in conv_ids:
         conv = session.get(Conversation, conv_id)
@@ -252,6 +257,18 @@ def apply_compliment_rules(session: Session, conv_ids: list[int]) -> list[Outbou
             continue
         jobs.extend(compliment(session, None, conv, actions, by_rule=True))
     return jobs
+
+
+def compliment_round(
+    session: Session, now: datetime, lookback: timedelta = RULE_LOOKBACK
+) -> list[OutboundJob]:
+    """Run the brands' compliment rules on compliments that arrived in the last while
+    (the outbound worker calls this every round)."""
+    jobs: list[OutboundJob] = []
+    for settings in repo.rule_settings(session):
+        conv_ids = repo.recent_compliments(session, settings.brand_id, now - lookback)
+        jobs.extend(apply_compliment_rules(session, conv_ids))
+    return [j for j in jobs if j.created_at >= now]  # the ones this round queued
 
 
 # ------------------------------------------------------------------ preferred channel

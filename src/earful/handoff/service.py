@@ -26,12 +26,30 @@ from earful.models import (
     Identity,
     JobKind,
     OutboundJob,
+    Post,
     Role,
 )
 
 CHANNELS = ("email", "zendesk", "helpscout", "dm", "webhook")
 # What each preferred contact channel hands off to.
 PREFERRED = {"email": "email", "dm": "dm"}
+
+
+def dm_recipient(network: str, ident: Identity, post: Post | None) -> str:
+    """Whom a direct message goes to, in the form the network's API wants.
+
+    X addresses a DM conversation by the numeric user id, Bluesky by the DID (both are
+    the identity's external id); Meta's private reply answers one comment (the post's
+    id); Mastodon and Reddit address people by their handle."""
+    if network in ("facebook", "instagram"):
+        if post is None:
+            raise BadInput(
+                "a private reply on Meta answers one of the customer's comments; there is none"
+            )
+        return post.external_id
+    if network in ("mastodon", "reddit"):
+        return ident.handle or ident.external_id
+    return ident.external_id
 
 
 def _customer_email(session: Session, conv: Conversation, override: str | None) -> str:
@@ -106,13 +124,14 @@ def handoff(
         text = compose.check_reply(note, network, sig)
         if len(text) > limit_for(network) * 4:
             raise BadInput("the direct message is too long")
-        recipient = ident.handle or ident.external_id
+        own = replies_repo.target_post(session, conv.id, identity_id=ident.id)
+        recipient = dm_recipient(network, ident, own)
         handoff_row = Handoff(
             brand_id=conv.brand_id,
             conversation_id=conv.id,
             author_id=principal.user_id,
             channel="dm",
-            address=recipient,
+            address=f"@{ident.handle}" if ident.handle else recipient,
         )
         session.add(handoff_row)
         session.flush()
