@@ -16,6 +16,7 @@ from earful.cli import (
     sources,
     users,
 )
+from earful.cli import engagement as engagement_cli
 from earful.cli import outbound as outbound_cli
 from earful.cli import understanding as understanding_cli
 from earful.cli import worker as worker_cli
@@ -44,6 +45,9 @@ app.add_typer(sources.app, name="sources", help="Network sources: add, list, run
 app.add_typer(conversations.app, name="conversations", help="Inspect conversations.")
 app.add_typer(users.app, name="users", help="Manage agents and their roles.")
 app.add_typer(outbound_cli.app, name="outbound", help="Outbound jobs: run the sender, list, retry.")
+app.add_typer(
+    engagement_cli.app, name="engagement", help="Signatures, thank-you text, compliment rules."
+)
 app.add_typer(outbound_cli.mail_app, name="mail", help="Inbound email: serve SMTP for answers.")
 app.add_typer(listening.app)  # `earful match ...` and `earful queries ...`
 

@@ -1,0 +1,116 @@
+"""`earful engagement`: how a brand's agents sign, the thank-you text, compliment rules."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session
+
+from earful.auth import repository as users_repo
+from earful.brands import repository as brands_repo
+from earful.cli.context import console, engine_or_exit, err_console
+from earful.db import transaction
+from earful.engagement import compose, settings
+from earful.engagement import repository as repo
+from earful.errors import DomainError
+
+app = typer.Typer(no_args_is_help=True)
+Database = Annotated[str | None, typer.Option(help="Database URL (default: settings).")]
+
+
+def _brand_id(session: Session, slug: str) -> int:
+    brand = brands_repo.by_slug(session, slug)
+    if brand is None:
+        err_console.print(f"[red]error:[/red] no brand {slug!r}")
+        raise typer.Exit(1)
+    return brand.id
+
+
+@app.command("signing")
+def signing(
+    brand: Annotated[str, typer.Argument(help="Brand slug.")],
+    signature_format: Annotated[
+        str | None,
+        typer.Option(help="How agents sign: {initials}, {first}, {name}; e.g. '^{initials}'."),
+    ] = None,
+    thank_text: Annotated[
+        str | None,
+        typer.Option(help="The thank-you reply to compliments ({customer}, {brand}); '' resets."),
+    ] = None,
+    thank: Annotated[
+        bool | None, typer.Option("--thank/--no-thank", help="Thank compliments by itself.")
+    ] = None,
+    like: Annotated[
+        bool | None, typer.Option("--like/--no-like", help="Like compliments by itself.")
+    ] = None,
+    repost: Annotated[
+        bool | None, typer.Option("--repost/--no-repost", help="Repost compliments by itself.")
+    ] = None,
+    min_score: Annotated[
+        float | None, typer.Option(help="Only compliments this positive (0-1).", min=0, max=1)
+    ] = None,
+    database: Database = None,
+) -> None:
+    """Set (or show) the brand's signature format, thank-you text and compliment rules."""
+    engine = engine_or_exit(database)
+    with transaction(engine) as session:
+        brand_id = _brand_id(session, brand)
+        current = repo.settings(session, brand_id)
+        rules = None
+        if any(v is not None for v in (thank, like, repost, min_score)):
+            old = current.compliment_rules or {}
+            rules = settings.Rules(
+                thank=bool(old.get("thank")) if thank is None else thank,
+                like=bool(old.get("like")) if like is None else like,
+                repost=bool(old.get("repost")) if repost is None else repost,
+                min_score=float(old.get("min_score", 0.0)) if min_score is None else min_score,
+            )
+        try:
+            s = settings.set_signing(
+                session,
+                brand_id,
+                signature_format=signature_format,
+                thank_template=thank_text,
+                rules=rules,
+            )
+        except DomainError as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        r = s.compliment_rules or {}
+        auto = [a for a in ("thank", "like", "repost") if r.get(a)]
+        console.print(
+            f"{brand}: agents sign {s.signature_format!r} (Jane Smith: "
+            f"{compose.signature(s.signature_format, 'Jane Smith')!r}); thank-you text "
+            f"{s.thank_template or 'the default'!r}; compliments: "
+            + (f"{', '.join(auto)} from score {r.get('min_score', 0.0)}" if auto else "by hand")
+        )
+
+
+@app.command("signature")
+def signature(
+    brand: Annotated[str, typer.Argument(help="Brand slug.")],
+    email: Annotated[str, typer.Argument(help="The agent's email.")],
+    text: Annotated[
+        str, typer.Argument(help="Their own signature in this brand; '' uses the brand's.")
+    ],
+    database: Database = None,
+) -> None:
+    """Give an agent their own signature in a brand (overrides the brand's format)."""
+    engine = engine_or_exit(database)
+    with transaction(engine) as session:
+        brand_id = _brand_id(session, brand)
+        user = users_repo.user_by_email(session, email.strip().lower())
+        if user is None or users_repo.membership(session, user.id, brand_id) is None:
+            err_console.print(f"[red]error:[/red] no agent {email!r} in {brand}")
+            raise typer.Exit(1)
+        try:
+            row = settings.set_agent_signature(session, brand_id, user.id, text)
+        except DomainError as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        console.print(
+            f"{email} signs {row.signature!r} in {brand}"
+            if row
+            else f"{email} signs with {brand}'s format"
+        )
