@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 
 from earful.db import transaction
 from earful.models import (
+    Alert,
     ApiToken,
     CannedReply,
     Conversation,
@@ -45,6 +46,15 @@ def b_params(w: World) -> dict[str, str]:
         "slug": w.slug_b,
         "tag": "btag",
     }
+
+
+def alert_of_b(engine: Engine, w: World) -> str:
+    """An open spike alert of brand B (the alert routes take its id)."""
+    from tests.inbox.test_alerts import raise_alert
+
+    raise_alert(engine, w.brand_b, 999)
+    with engine.connect() as conn:
+        return str(conn.scalar(select(func.max(Alert.id)).where(Alert.brand_id == w.brand_b)))
 
 
 def job_of_b(engine: Engine, w: World) -> str:
@@ -90,7 +100,11 @@ def snapshot_b(engine: Engine, w: World) -> dict[str, Any]:
         tokens = conn.scalar(
             select(func.count()).select_from(ApiToken).where(ApiToken.user_id == w.users["bob"])
         )
+        alerts = conn.execute(
+            select(Alert.id, Alert.acknowledged_at).where(Alert.brand_id == w.brand_b)
+        ).all()
         return {
+            "alerts": list(alerts),
             "convs": list(convs),
             "states": list(states),
             "counts": counts,
@@ -151,6 +165,7 @@ def test_every_route_hides_brand_b(engine: Engine, world: World) -> None:
     csrf = login(c, "alice")  # admin of A: the strongest role that is not B's
     params = b_params(world)
     params["job_id"] = job_of_b(engine, world)
+    params["alert_id"] = alert_of_b(engine, world)
     before = snapshot_b(engine, world)
     walked = 0
     for method, path, route in routes(c.app):

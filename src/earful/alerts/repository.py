@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 from earful.alerts.spikes import Spike
 from earful.models import (
     Alert,
-    Base,
     Conversation,
     ConversationPost,
+    Identity,
     MentionCount,
     Post,
 )
@@ -166,36 +166,73 @@ class AlertRepository:
             )
 
 
-def _alerts() -> Table | None:
-    """The spike detector's table, when this build has it (``earful.models.alert``)."""
-    return Base.metadata.tables.get("alerts")
+def get_readable(session: Session, alert_id: int, brand_ids: Sequence[int]) -> Alert | None:
+    return session.scalar(select(Alert).where(Alert.id == alert_id, Alert.brand_id.in_(brand_ids)))
 
 
-def open_alerts(
-    session: Session, brand_ids: Sequence[int], limit: int = 20
-) -> list[dict[str, Any]]:
-    """Open (not acknowledged) spike alerts of these brands, newest first, as rows."""
-    table = _alerts()
-    if table is None or not brand_ids:
+def open_alerts(session: Session, brand_ids: Sequence[int], limit: int = 20) -> list[Alert]:
+    """Open (not acknowledged) spike alerts of these brands, newest first."""
+    if not brand_ids:
         return []
-    c = table.c
-    stmt = select(table).where(c.brand_id.in_(brand_ids))
-    if "acknowledged_at" in c:
-        stmt = stmt.where(c.acknowledged_at.is_(None))
-    return [dict(r._mapping) for r in session.execute(stmt.order_by(c.id.desc()).limit(limit))]
+    return list(
+        session.scalars(
+            select(Alert)
+            .where(Alert.brand_id.in_(brand_ids), Alert.acknowledged_at.is_(None))
+            .order_by(Alert.id.desc())
+            .limit(limit)
+        )
+    )
 
 
-def alerts_after(session: Session, after: int, limit: int = 100) -> list[dict[str, Any]]:
+def alerts_after(session: Session, after: int, limit: int = 100) -> list[Alert]:
     """Alerts raised after the one with id ``after`` (any brand: the hub scopes them)."""
-    table = _alerts()
-    if table is None:
-        return []
-    stmt = select(table).where(table.c.id > after).order_by(table.c.id).limit(limit)
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    return list(
+        session.scalars(select(Alert).where(Alert.id > after).order_by(Alert.id).limit(limit))
+    )
 
 
 def last_alert_id(session: Session) -> int:
-    table = _alerts()
-    if table is None:
-        return 0
-    return int(session.scalar(select(func.max(table.c.id))) or 0)
+    return int(session.scalar(select(func.max(Alert.id))) or 0)
+
+
+@dataclass(slots=True, frozen=True)
+class AlertPost:
+    """A post of the spiking window, with the conversation it was threaded into."""
+
+    id: int
+    conversation_id: int | None
+    network: str
+    handle: str | None
+    text: str
+    created_at: datetime
+    sentiment: str | None
+    intent: str | None
+
+
+def posts_of(session: Session, alert: Alert, limit: int = 100) -> list[AlertPost]:
+    """The posts that made the spike (the first ones of its window, as the detector kept)."""
+    ids = [int(i) for i in (alert.post_ids or [])[:limit] if isinstance(i, int | str)]
+    if not ids:
+        return []
+    conv = (
+        select(func.min(ConversationPost.conversation_id))
+        .join(Conversation, Conversation.id == ConversationPost.conversation_id)
+        .where(ConversationPost.post_id == Post.id, Conversation.brand_id == alert.brand_id)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            Post.id,
+            conv,
+            Post.network,
+            Identity.handle,
+            Post.text,
+            Post.created_at,
+            Post.sentiment,
+            Post.intent,
+        )
+        .join(Identity, Identity.id == Post.identity_id)
+        .where(Post.id.in_(ids), Post.deleted_at.is_(None))
+        .order_by(Post.created_at, Post.id)
+    ).all()
+    return [AlertPost(*r) for r in rows]

@@ -1,4 +1,5 @@
-"""Pydantic shapes of the inbox: filters in, conversations out (the JSON API's schema)."""
+"""Pydantic shapes of spike alerts, as the inbox, the live feed, the dashboard and the
+JSON API show them."""
 
 from __future__ import annotations
 
@@ -6,31 +7,54 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from earful.models import Alert
+
+KIND_WORDS = {"negative": "Negative mentions", "volume": "Mentions"}
+
 
 class AlertOut(BaseModel):
-    """An open spike alert, as the inbox, the live feed and the dashboard show it."""
-
-    id: int | None
-    brand_id: int | None
-    opened_at: datetime | None
+    id: int
+    brand_id: int
+    kind: str
+    opened_at: datetime
     title: str
+    observed: int
+    expected: float
+    acknowledged_at: datetime | None = None
 
 
-def alert_out(row: dict[str, object]) -> AlertOut:
-    """A row of the alerts table (whatever columns this build has) in words."""
-    kind = str(row.get("kind") or "spike")
-    observed, expected = row.get("observed"), row.get("expected")
-    title = f"{kind} spike"
-    if isinstance(observed, int) and isinstance(expected, int | float):
-        title += f": {observed} posts in the window, {expected:.1f} expected"
-    opened = next(
-        (v for k in ("window_start", "created_at") if isinstance(v := row.get(k), datetime)),
-        None,
+class AlertPostOut(BaseModel):
+    id: int
+    conversation_id: int | None
+    network: str
+    author_handle: str | None
+    text: str
+    created_at: datetime
+    sentiment: str | None
+    intent: str | None
+
+
+class AlertDetailOut(BaseModel):
+    alert: AlertOut
+    posts: list[AlertPostOut]
+
+
+def alert_out(alert: Alert) -> AlertOut:
+    """An alert in words: what spiked, by how much against the usual."""
+    what = KIND_WORDS.get(alert.kind, alert.kind.capitalize())
+    title = (
+        f"{what} spiking: {alert.observed} in the window, {alert.expected:.1f} expected"
+        f" ({alert.ratio:.0f}×)"
+        if alert.expected
+        else f"{what} spiking: {alert.observed} in the window"
     )
-    ident, brand = row.get("id"), row.get("brand_id")
     return AlertOut(
-        id=ident if isinstance(ident, int) else None,
-        brand_id=brand if isinstance(brand, int) else None,
-        opened_at=opened,
+        id=alert.id,
+        brand_id=alert.brand_id,
+        kind=alert.kind,
+        opened_at=alert.window_start,
         title=title,
+        observed=alert.observed,
+        expected=alert.expected,
+        acknowledged_at=alert.acknowledged_at,
     )

@@ -1,4 +1,5 @@
-"""Counts each stored batch for the spike detector and runs it (never commits: callers do)."""
+"""Spike alerts: counting each stored batch and running the detector over it, and the
+alerts as people see and acknowledge them. Never commits: callers do."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
+from earful.alerts import repository
 from earful.alerts.repository import AlertRepository
+from earful.alerts.schemas import AlertDetailOut, AlertPostOut, alert_out
 from earful.alerts.spikes import SpikeSettings, detect_counts, lookback_ranges, window_of
+from earful.auth.access import access_brand_id
+from earful.auth.service import Principal
+from earful.errors import NotFound
+from earful.models import Alert, Role
+from earful.models.base import utcnow
 from earful.pipeline.schema import Classified
 
 SETTINGS = SpikeSettings()
@@ -80,3 +89,46 @@ def detect_spikes(
         ids = repo.post_ids(spike.brand_id, spike.kind, spike.window_start, spike.window_end)
         spikes[i] = replace(spike, post_ids=ids[: settings.max_posts])
     return repo.insert(spikes)
+
+
+# ------------------------------------------------------------------ for people
+
+
+def access_alert(
+    session: Session, principal: Principal, alert_id: int, need: Role = Role.VIEWER
+) -> Alert:
+    alert = repository.get_readable(session, alert_id, principal.brand_ids())
+    if alert is None:
+        raise NotFound("no such alert")
+    access_brand_id(principal, alert.brand_id, need)
+    return alert
+
+
+def alert_detail(session: Session, principal: Principal, alert_id: int) -> AlertDetailOut:
+    """The alert and the posts that made it, each with its conversation to open."""
+    alert = access_alert(session, principal, alert_id)
+    posts = [
+        AlertPostOut(
+            id=p.id,
+            conversation_id=p.conversation_id,
+            network=p.network,
+            author_handle=p.handle,
+            text=p.text,
+            created_at=p.created_at,
+            sentiment=p.sentiment,
+            intent=p.intent,
+        )
+        for p in repository.posts_of(session, alert)
+    ]
+    return AlertDetailOut(alert=alert_out(alert), posts=posts)
+
+
+def acknowledge(session: Session, principal: Principal, alert_id: int) -> Alert:
+    """An agent has seen the spike: it leaves every inbox's banner (once; a second
+    acknowledgement keeps the first one's who and when)."""
+    alert = access_alert(session, principal, alert_id, Role.AGENT)
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = utcnow()
+        alert.acknowledged_by = principal.user_id
+        session.flush()
+    return alert

@@ -78,13 +78,27 @@ def _inbox_context(db: Db, principal: Principal, filters: InboxFilters) -> dict[
         "brands": brands_repo.readable(db, brand_ids),
         "views": repo.saved_views(db, principal.user_id),
         "tags": conversations_repo.brand_tags(db, brand_ids),
+        **_alerts_context(db, principal),
+    }
+
+
+def _alerts_context(db: Db, principal: Principal) -> dict[str, object]:
+    brand_ids = principal.brand_ids()
+    return {
         "alerts": [alert_out(a) for a in alerts_repo.open_alerts(db, brand_ids)],
+        "ack_brands": set(principal.brand_ids(Role.AGENT)),
     }
 
 
 @html.get("/inbox", response_class=HTMLResponse)
 def inbox_page(request: Request, db: Db, principal: CurrentUser, filters: Filters) -> Response:
     return render(request, "inbox.html", _inbox_context(db, principal, filters))
+
+
+@html.get("/inbox/alerts", response_class=HTMLResponse)
+def inbox_alerts(request: Request, db: Db, principal: CurrentUser) -> Response:
+    """The banner of open spike alerts, fetched again when one is raised or acknowledged."""
+    return render(request, "_alerts.html", _alerts_context(db, principal))
 
 
 @html.get("/inbox/list", response_class=HTMLResponse)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import Engine
 
 from earful.alerts import repository as alerts_repo
 from earful.conversations import repository as repo
 from earful.db import transaction
+from earful.models import Alert
 from earful.web.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -33,13 +33,13 @@ class Tail:
         self,
         engine: Engine,
         hub: Hub,
-        render_alert: Callable[[dict[str, Any]], str] | None = None,
+        render_alert: Callable[[Alert], str] | None = None,
     ) -> None:
         self.engine = engine
         self.hub = hub
         self.after: int | None = None
         self.alert_after = 0
-        self.render_alert = render_alert or (lambda row: str(row.get("id")))
+        self.render_alert = render_alert or (lambda alert: str(alert.id))
 
     def start(self) -> None:
         """Bring every conversation's triage state up to date, then follow from the end."""
@@ -61,8 +61,8 @@ class Tail:
             self.after = max(p for _, _, p in rows)
             self.hub.publish_ingest(rows)
         for alert in alerts:
-            self.alert_after = max(self.alert_after, int(alert["id"]))
-            self.hub.publish(int(alert["brand_id"]), "alert", self.render_alert(alert))
+            self.alert_after = max(self.alert_after, alert.id)
+            self.hub.publish(alert.brand_id, "alert", self.render_alert(alert))
         return len(rows)
 
     async def run(self, interval: float = 0.25) -> None:

@@ -30,6 +30,9 @@ class Alert(Base):
     post_ids: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL", name="fk_alerts_acknowledged_by")
+    )
 
 
 class MentionCount(Base):

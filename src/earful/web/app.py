@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request
@@ -16,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, select
 from starlette.datastructures import URL
 
+from earful.alerts import endpoints as alerts_endpoints
 from earful.alerts.schemas import alert_out
 from earful.auth import endpoints as auth_endpoints
 from earful.config import get_settings
@@ -30,6 +30,7 @@ from earful.errors import DomainError, NotAuthenticated
 from earful.handoff import endpoints as handoff_endpoints
 from earful.inbox import endpoints as inbox_endpoints
 from earful.inbox.live import Tail
+from earful.models import Alert
 from earful.web.hub import Hub
 from earful.web.render import TEMPLATES, render
 from earful.web.security import SecurityHeaders, Sessions, csrf_protect
@@ -56,9 +57,9 @@ def here(request: Request) -> str:
     return (url.path or "/inbox") + (f"?{url.query}" if url.query else "")
 
 
-def render_alert(row: dict[str, Any]) -> str:
+def render_alert(alert: Alert) -> str:
     """The live feed's fragment for a new spike alert (autoescaped like every page)."""
-    return TEMPLATES.get_template("_alert.html").render(a=alert_out(row))
+    return TEMPLATES.get_template("_alert.html").render(a=alert_out(alert), can_ack=True)
 
 
 def create_app(
@@ -136,6 +137,8 @@ def create_app(
         engagement_endpoints.api,
         customers_endpoints.html,
         handoff_endpoints.html,
+        alerts_endpoints.html,
+        alerts_endpoints.api,
         dashboard_endpoints.html,
         dashboard_endpoints.api,
     ):
