@@ -66,10 +66,6 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'earful.db').resolve()}"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.resolved_database_url.startswith("sqlite")
-
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings, turning pydantic's errors into one readable :class:`ConfigError`."""

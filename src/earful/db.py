@@ -11,8 +11,6 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from earful.config import Settings
-
 AFTER_COMMIT = "earful.after_commit"
 
 
@@ -54,10 +52,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
-
-
-def engine_from_settings(settings: Settings) -> Engine:
-    return make_engine(settings.resolved_database_url)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

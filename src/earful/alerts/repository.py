@@ -152,19 +152,6 @@ class AlertRepository:
             )
         return ids
 
-    def for_brand(self, brand_id: int, limit: int = 50) -> list[Alert]:
-        from sqlalchemy.orm import Session
-
-        with Session(bind=self.conn) as session:
-            return list(
-                session.scalars(
-                    select(Alert)
-                    .where(Alert.brand_id == brand_id)
-                    .order_by(Alert.window_start.desc())
-                    .limit(limit)
-                )
-            )
-
 
 def get_readable(session: Session, alert_id: int, brand_ids: Sequence[int]) -> Alert | None:
     return session.scalar(select(Alert).where(Alert.id == alert_id, Alert.brand_id.in_(brand_ids)))

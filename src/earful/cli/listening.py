@@ -1,4 +1,4 @@
-"""`earful match explain` and `earful queries add/list/test`: listening queries."""
+"""`earful match explain` and `earful queries add/update/delete/list/test`."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from earful.db import transaction
 from earful.listening import QuerySyntaxError, explain, parse
 from earful.listening import repository as query_repo
 from earful.listening.explain import Explanation, text_post
-from earful.listening.service import ListeningError, add_query
+from earful.listening.service import ListeningError, add_query, delete_query, update_query
 from earful.migrate import upgrade
-from earful.models import Brand
+from earful.models import Brand, ListeningQuery
 
 app = typer.Typer(no_args_is_help=True)
 match_app = typer.Typer(no_args_is_help=True, help="Try listening queries on a text.")
@@ -67,6 +67,41 @@ def add_cmd(
     except ListeningError as exc:
         _explain_error(query, exc)
         raise typer.Exit(2) from None
+
+
+@queries_app.command("update")
+def update_cmd(
+    brand: Annotated[str, typer.Argument(help="Brand slug.")],
+    name: Annotated[str, typer.Argument(help="The query's name.")],
+    query: Annotated[str | None, typer.Option("--query", help="New query text.")] = None,
+    rename: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="Switch it on or off.")
+    ] = None,
+) -> None:
+    """Change a stored query's text, name or switch (the matcher follows at once)."""
+    engine = engine_or_exit()
+    try:
+        with transaction(engine) as session:
+            row = _named(session, brand, name)
+            saved = update_query(session, row.id, text=query, name=rename, enabled=enabled)
+            state = "on" if saved.enabled else "off"
+            console.print(f"query {saved.name!r} of {brand} saved ({state}): {saved.query}")
+    except ListeningError as exc:
+        _explain_error(query or "", exc)
+        raise typer.Exit(2) from None
+
+
+@queries_app.command("delete")
+def delete_cmd(
+    brand: Annotated[str, typer.Argument(help="Brand slug.")],
+    name: Annotated[str, typer.Argument(help="The query's name.")],
+) -> None:
+    """Delete a stored query."""
+    engine = engine_or_exit()
+    with transaction(engine) as session:
+        delete_query(session, _named(session, brand, name).id)
+    console.print(f"query {name!r} of {brand} deleted")
 
 
 @queries_app.command("list")
@@ -144,6 +179,14 @@ def _stored_query(brand: str | None, name: str | None) -> str:
             err_console.print(f"[red]error:[/red] {brand} has no query named {name!r}")
             raise typer.Exit(2)
         return row.query
+
+
+def _named(session: Session, brand: str, name: str) -> ListeningQuery:
+    row = query_repo.by_name(session, _brand(session, brand).id, name)
+    if row is None:
+        err_console.print(f"[red]error:[/red] {brand} has no query named {name!r}")
+        raise typer.Exit(2)
+    return row
 
 
 def _brand(session: Session, slug: str) -> Brand:

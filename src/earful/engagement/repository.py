@@ -165,14 +165,6 @@ def target_post(session: Session, conv_id: int, identity_id: int | None = None) 
     return session.scalar(q)
 
 
-def post_in_conversation(session: Session, conv_id: int, post_id: int) -> Post | None:
-    return session.scalar(
-        select(Post)
-        .join(ConversationPost, ConversationPost.post_id == Post.id)
-        .where(ConversationPost.conversation_id == conv_id, Post.id == post_id)
-    )
-
-
 def settings(session: Session, brand_id: int) -> EngagementSettings:
     """The brand's engagement settings (defaults when none are stored)."""
     found = session.get(EngagementSettings, brand_id)
@@ -225,16 +217,6 @@ def stale_sending(session: Session, before: datetime) -> list[OutboundJob]:
             select(OutboundJob).where(
                 OutboundJob.state == JobState.SENDING, OutboundJob.claimed_at < before
             )
-        )
-    )
-
-
-def attempts_of(session: Session, job_ids: Sequence[int]) -> list[OutboundAttempt]:
-    return list(
-        session.scalars(
-            select(OutboundAttempt)
-            .where(OutboundAttempt.job_id.in_(job_ids))
-            .order_by(OutboundAttempt.job_id, OutboundAttempt.attempt)
         )
     )
 

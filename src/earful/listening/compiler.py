@@ -21,7 +21,7 @@ from itertools import accumulate
 
 import ahocorasick_rs
 
-from earful.listening.normalize import normalize, normalize_many
+from earful.listening.normalize import normalize_many
 from earful.listening.query import And, Filter, Near, Node, Not, Or, Proximity, Query, Term
 from earful.listening.typos import typo_variants
 from earful.pipeline.schema import PostIn
@@ -212,14 +212,6 @@ class CompiledMatcher:
         if self._automaton is None:
             return []
         return self._automaton.find_matches_as_indexes(text, overlapping=True)
-
-    def matching_keys(self, post: PostIn) -> list[Hashable]:
-        """Which queries match a post (for testing and explaining; slower than match)."""
-        text = normalize(post.text)
-        found = self.find(text)
-        hits = {lit for p, _, _ in found for lit in self.pattern_literals[p]}
-        positions = Positions(self, text, found)
-        return [q.key for q in self.queries if q.check(hits, post, positions)]
 
     # ------------------------------------------------------------ building
 

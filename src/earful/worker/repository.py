@@ -79,16 +79,6 @@ def save_seq(
     conn.execute(update(Source).where(Source.id == source_id).values(**values))
 
 
-def reset_seq(conn: Connection, source_name: str) -> None:
-    """Forget the applied sequence (the stream and its publisher start over)."""
-    row = conn.execute(select(Source.id, Source.config).where(Source.name == source_name)).first()
-    if row is not None:
-        config = {k: v for k, v in (row[1] or {}).items() if k != SEQ_KEY}
-        conn.execute(
-            update(Source).where(Source.id == row[0]).values(config=config, updated_at=utcnow())
-        )
-
-
 def analyze_grown(conn: Connection) -> list[str]:
     """ANALYZE the ingest tables that doubled since PostgreSQL last gathered their
     statistics; returns their names. One worker at a time; none on SQLite.
