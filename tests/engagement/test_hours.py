@@ -34,7 +34,6 @@ def test_working_minutes_skip_the_night_and_the_weekend() -> None:
     assert hours.working_minutes(PARIS, friday_16, monday_10) == 120
     assert hours.add_working(PARIS, friday_16, 90) == datetime(2026, 11, 30, 8, 30, tzinfo=UTC)
     assert not hours.is_open(PARIS, FRIDAY_NIGHT)
-    assert hours.next_open(PARIS, FRIDAY_NIGHT) == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 
 def test_outside_hours_the_promise_is_monday_after_the_measured_wait() -> None:
