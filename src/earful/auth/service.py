@@ -69,6 +69,17 @@ def grant(session: Session, user_id: int, brand_id: int, role: Role) -> None:
     session.flush()
 
 
+def set_active(session: Session, email: str, active: bool) -> User:
+    """Let someone sign in again, or stop them at once: a deactivated user's sessions and
+    API tokens are refused from their next request, and they leave the assignee lists."""
+    user = repository.user_by_email(session, email.strip().lower())
+    if user is None:
+        raise NotFound(f"no user {email!r}")
+    user.is_active = active
+    session.flush()
+    return user
+
+
 def authenticate(session: Session, email: str, password: str) -> User:
     user = repository.user_by_email(session, email.strip().lower())
     ok = verify_password(user.password_hash if user else None, password)

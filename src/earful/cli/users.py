@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from earful.auth import repository
-from earful.auth.service import create_user, grant
+from earful.auth.service import create_user, grant, set_active
 from earful.cli.context import console, engine_or_exit, err_console
 from earful.db import transaction
 from earful.errors import DomainError
@@ -86,3 +86,26 @@ def grant_role(
             raise typer.Exit(2)
         grant(session, user.id, found[0].id, role)
     console.print(f"{email} is {role.value} of {brand}")
+
+
+@app.command("deactivate")
+def deactivate(email: str) -> None:
+    """Stop a user signing in (their sessions and tokens stop working at once)."""
+    _set_active(email, False)
+
+
+@app.command("activate")
+def activate(email: str) -> None:
+    """Let a deactivated user sign in again."""
+    _set_active(email, True)
+
+
+def _set_active(email: str, active: bool) -> None:
+    engine = engine_or_exit()
+    try:
+        with transaction(engine) as session:
+            set_active(session, email, active)
+    except DomainError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"{email} {'can sign in' if active else 'is deactivated'}")
