@@ -39,3 +39,12 @@ class Conflict(DomainError):
 class BadInput(DomainError):
     status_code = 400
     title = "Bad input"
+
+
+class TooManyAttempts(DomainError):
+    status_code = 429
+    title = "Too many attempts; wait and try again"
+
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

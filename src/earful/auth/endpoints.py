@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from earful.auth import repository, service
 from earful.auth.schemas import BrandRole, MeOut
-from earful.errors import NotAuthenticated
+from earful.errors import NotAuthenticated, TooManyAttempts
 from earful.web.deps import CurrentUser, Db, MaybeUser
 from earful.web.render import render
 from earful.web.security import SessionData, Sessions
@@ -40,14 +40,23 @@ def login(
     password: Annotated[str, Form(max_length=1000)],
     next: Annotated[str, Form(max_length=2000)] = "/inbox",
 ) -> Response:
+    address = request.client.host if request.client else "unknown"
     try:
-        user = service.authenticate(db, email, password)
-    except NotAuthenticated:
+        user = service.sign_in(db, email, password, address, request.app.state.clock())
+    except NotAuthenticated:  # returned, not raised: the counted failure commits
         return render(
             request,
             "login.html",
             {"next": safe_next(next), "error": "Wrong email or password."},
             status_code=401,
+        )
+    except TooManyAttempts as exc:
+        return render(
+            request,
+            "login.html",
+            {"next": safe_next(next), "error": str(exc)},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
         )
     sessions: Sessions = request.app.state.sessions
     response = RedirectResponse(safe_next(next), status_code=303)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from earful.models import ApiToken, Brand, Membership, Role, User
+from earful.models import ApiToken, Brand, Membership, Role, SignInThrottle, User
 
 
 def user_by_email(session: Session, email: str) -> User | None:
@@ -70,3 +72,23 @@ def token_of(session: Session, user_id: int, token_id: int) -> ApiToken | None:
     return session.scalar(
         select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id)
     )
+
+
+def throttle(session: Session, key: str) -> SignInThrottle | None:
+    return session.get(SignInThrottle, key)
+
+
+def throttle_for_update(session: Session, key: str, now: datetime) -> SignInThrottle:
+    row = session.get(SignInThrottle, key)
+    if row is None:
+        row = SignInThrottle(key=key, failures=0, last_failure_at=now)
+        session.add(row)
+    return row
+
+
+def clear_throttle(session: Session, key: str) -> bool:
+    row = session.get(SignInThrottle, key)
+    if row is not None:
+        session.delete(row)
+        session.flush()
+    return row is not None

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from earful.auth import repository
+from earful.auth import repository, throttle
 from earful.auth.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
-from earful.errors import BadInput, Conflict, NotAuthenticated, NotFound
+from earful.errors import BadInput, Conflict, NotAuthenticated, NotFound, TooManyAttempts
 from earful.models import ApiToken, Membership, Role, User
+from earful.models.base import utcnow
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 TOKEN_PREFIX = "ef_"
@@ -78,6 +81,50 @@ def set_active(session: Session, email: str, active: bool) -> User:
     user.is_active = active
     session.flush()
     return user
+
+
+def sign_in(
+    session: Session, email: str, password: str, address: str, now: datetime | None = None
+) -> User:
+    """Check a sign-in under the throttle (per account and per client address).
+
+    Raises :class:`TooManyAttempts` without checking the password while a delay or lock
+    holds; raises :class:`NotAuthenticated` after counting a wrong attempt, so the caller
+    must return (not re-raise) for the count to be committed. A success clears the
+    account's count (never the address's: one good account must not unlock a guesser)."""
+    now = now or utcnow()
+    keys = [
+        (throttle.ACCOUNT, throttle.account_key(email)),
+        (throttle.ADDRESS, throttle.address_key(address)),
+    ]
+    wait = max(
+        throttle.retry_after(policy, repository.throttle(session, key), now) for policy, key in keys
+    )
+    if wait > timedelta(0):
+        seconds = max(1, math.ceil(wait.total_seconds()))
+        raise TooManyAttempts(
+            f"Too many sign-in attempts: try again in {_duration(seconds)}.", seconds
+        )
+    try:
+        user = authenticate(session, email, password)
+    except NotAuthenticated:
+        for policy, key in keys:
+            throttle.fail(policy, repository.throttle_for_update(session, key, now), now)
+        session.flush()
+        raise
+    repository.clear_throttle(session, throttle.account_key(email))
+    return user
+
+
+def unlock(session: Session, email: str) -> bool:
+    """An admin lifts an account's delay or lock at once."""
+    return repository.clear_throttle(session, throttle.account_key(email))
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} s"
+    return f"{math.ceil(seconds / 60)} min"
 
 
 def authenticate(session: Session, email: str, password: str) -> User:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from earful.auth import repository
-from earful.auth.service import create_user, grant, set_active
+from earful.auth.service import create_user, grant, set_active, unlock
 from earful.cli.context import console, engine_or_exit, err_console
 from earful.db import transaction
 from earful.errors import DomainError
@@ -109,3 +109,12 @@ def _set_active(email: str, active: bool) -> None:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     console.print(f"{email} {'can sign in' if active else 'is deactivated'}")
+
+
+@app.command("unlock")
+def unlock_user(email: str) -> None:
+    """Lift an account's sign-in delay or lock (after too many wrong passwords) at once."""
+    engine = engine_or_exit()
+    with transaction(engine) as session:
+        lifted = unlock(session, email)
+    console.print(f"{email}: {'unlocked' if lifted else 'was not locked'}")

@@ -32,7 +32,7 @@ from earful.models.outbound import (
 )
 from earful.models.post import Post
 from earful.models.source import Source
-from earful.models.user import ApiToken, Membership, Role, User
+from earful.models.user import ApiToken, Membership, Role, SignInThrottle, User
 
 __all__ = [
     "OPEN_STATUSES",
@@ -65,6 +65,7 @@ __all__ = [
     "ReplyStatus",
     "Role",
     "SavedView",
+    "SignInThrottle",
     "Source",
     "User",
 ]

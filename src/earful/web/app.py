@@ -26,11 +26,12 @@ from earful.customers import endpoints as customers_endpoints
 from earful.dashboard import endpoints as dashboard_endpoints
 from earful.db import session_factory
 from earful.engagement import endpoints as engagement_endpoints
-from earful.errors import DomainError, NotAuthenticated
+from earful.errors import DomainError, NotAuthenticated, TooManyAttempts
 from earful.handoff import endpoints as handoff_endpoints
 from earful.inbox import endpoints as inbox_endpoints
 from earful.inbox.live import Tail
 from earful.models import Alert
+from earful.models.base import utcnow
 from earful.web.hub import Hub
 from earful.web.render import TEMPLATES, render
 from earful.web.security import SecurityHeaders, Sessions, csrf_protect
@@ -99,6 +100,7 @@ def create_app(
     app.state.session_factory = session_factory(engine)
     app.state.sessions = Sessions(secret_key or get_settings().secret_key, secure=secure_cookies)
     app.state.hub = hub
+    app.state.clock = utcnow  # the sign-in throttle's clock (a test may move it)
     app.state.tail = tail
     app.add_middleware(SecurityHeaders)
 
@@ -117,7 +119,9 @@ def create_app(
                 {"status": exc.status_code, "message": str(exc)},
                 status_code=exc.status_code,
             )
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        if isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
 
     @app.get("/healthz", include_in_schema=False)

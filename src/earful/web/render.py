@@ -73,7 +73,11 @@ TEMPLATES.env.filters["minutes"] = minutes
 
 
 def render(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     sessions: Sessions = request.app.state.sessions
     session = sessions.read(request)
@@ -82,7 +86,9 @@ def render(
         "principal": getattr(request.state, "principal", None),
         **context,
     }
-    response = TEMPLATES.TemplateResponse(request, name, ctx, status_code=status_code)
+    response = TEMPLATES.TemplateResponse(
+        request, name, ctx, status_code=status_code, headers=headers
+    )
     if session.fresh:
         sessions.write(response, session)
         session.fresh = False
