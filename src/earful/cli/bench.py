@@ -10,11 +10,11 @@ import orjson
 import typer
 from rich.table import Table
 
-from earful.benchmarks.capacity import Capacity, Step, Window, plan
 from earful.benchmarks.harness import Figure, Size
 from earful.benchmarks.host import SUITE as HOST_SUITE
 from earful.benchmarks.host import HostSpeed
 from earful.benchmarks.runner import ON_DEMAND, SUITES, available, run_suite
+from earful.capacity.planner import Capacity, Step, Window, plan
 from earful.cli.context import console, err_console, print_wide
 
 
