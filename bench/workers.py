@@ -30,7 +30,7 @@ from typing import Any
 
 import redis as redis_lib
 
-from earful.benchmarks.harness import Figure, Size, peak_rss_mb, percentile, spread
+from bench.harness import Figure, Size, peak_rss_mb, percentile, spread
 from earful.brands.service import create_brand
 from earful.capacity.database import fresh_database
 from earful.config import get_settings

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from earful.benchmarks.harness import Figure, Size, pair_of, part, rate_figure
+from bench.harness import Figure, Size, pair_of, part, rate_figure
 from earful.brands.service import create_brand
 from earful.capacity.database import fresh_database
 from earful.connectors.base import Batch

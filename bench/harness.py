@@ -1,6 +1,6 @@
 """Measuring a figure against its baseline, interleaved so machine drift hits both.
 
-A suite is a module in :mod:`earful.benchmarks` with ``run(size) -> list[Figure]``;
+A suite is a module in :mod:`bench` with ``run(size) -> list[Figure]``;
 ``size`` is "quick" (tests: proves it runs), "default" or "large".
 """
 
