@@ -52,9 +52,9 @@ from earful.models import (
     Post,
 )
 from earful.models.base import utcnow
-from earful.replies.fakenet import FakeNetActor, serve_process
 from earful.replies.limiter import Limits
 from earful.replies.worker import OutboundWorker
+from tests.fakes.network import FakeNetActor, serve_process
 
 SUITE = "outbound"
 LIMIT, WINDOW = 100, 0.1  # at most 1,000 sends/s, never more than 100 in any 0.1 s

@@ -23,7 +23,7 @@ from earful.handoff import service as handoff_service
 from earful.handoff import tokens
 from earful.handoff.config import HandoffSettings
 from earful.models import JobState, OutboundJob
-from earful.replies.fakenet import FakeNetwork, serve
+from tests.fakes.network import FakeNetwork, serve
 from tests.handoff.fake_helpdesk import FakeZendesk
 from tests.handoff.fake_smtp import free_port
 from tests.replies.helpers import complaint

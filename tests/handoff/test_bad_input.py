@@ -12,7 +12,7 @@ from earful.handoff.config import HandoffSettings
 from earful.models import Handoff, OutboundJob
 from earful.replies import compose
 from earful.replies import service as replies
-from earful.replies.fakenet import FakeNetwork
+from tests.fakes.network import FakeNetwork
 from tests.replies.helpers import Desk, complaint
 
 CFG = HandoffSettings(secret_key="s", smtp_port=1)

@@ -17,8 +17,8 @@ from earful.handoff.mail import InboundHandler, SmtpSender
 from earful.inbox import service as inbox
 from earful.models import Handoff, JobState, Note, OutboundJob
 from earful.replies import service as replies
-from earful.replies.fakenet import FakeNetwork, serve
 from earful.replies.worker import OutboundWorker
+from tests.fakes.network import FakeNetwork, serve
 from tests.handoff.fake_smtp import Catcher, smtp_server
 from tests.replies.helpers import complaint, mastodon_actors
 

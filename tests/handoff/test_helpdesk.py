@@ -22,8 +22,8 @@ from earful.handoff.helpdesk import HelpScoutClient, ZendeskClient
 from earful.handoff.webhook import WebhookSender
 from earful.inbox import repository as inbox_repo
 from earful.models import Conversation, Handoff, JobState, Note, OutboundJob
-from earful.replies.fakenet import FakeNetwork, serve
 from earful.replies.worker import OutboundWorker, Sender
+from tests.fakes.network import FakeNetwork, serve
 from tests.handoff.fake_helpdesk import FakeHelpScout, FakeReceiver, FakeZendesk
 from tests.replies.helpers import Desk, complaint
 

@@ -24,7 +24,7 @@ from earful.models import (
     Post,
     Role,
 )
-from earful.replies.fakenet import FakeNetwork
+from tests.fakes.network import FakeNetwork
 
 PASSWORD = "correct horse battery"
 

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from earful.db import transaction
 from earful.models import ConversationState, EngagementSettings, Note
 from earful.replies import acknowledge, hours
-from earful.replies.fakenet import FakeNetwork, serve
 from earful.replies.worker import OutboundWorker
+from tests.fakes.network import FakeNetwork, serve
 from tests.replies.helpers import complaint, mastodon_actors
 
 

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, event, func, select
 from earful.db import transaction
 from earful.models import Conversation, ConversationPost, JobKind, JobState, OutboundJob, Post
 from earful.replies import service
-from earful.replies.fakenet import FakeNetActor, FakeNetwork, serve
 from earful.replies.worker import OutboundWorker
+from tests.fakes.network import FakeNetActor, FakeNetwork, serve
 from tests.replies.helpers import complaint
 
 

@@ -18,8 +18,8 @@ from earful.models import (
     ReplyStatus,
 )
 from earful.replies import service
-from earful.replies.fakenet import FakeNetwork, serve
 from earful.replies.worker import OutboundWorker
+from tests.fakes.network import FakeNetwork, serve
 from tests.replies.helpers import Desk, complaint, mastodon_actors
 
 
