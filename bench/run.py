@@ -4,9 +4,10 @@
     python bench/run.py load --agents 150 --rate 1000 --seconds 120 --think 5
     python bench/run.py soak --minutes 30 --rate 500 --agents 50
 
-Run as a script (what ``make bench`` does), it adds PostgreSQL: ``--database`` is
-``EARFUL_BENCH_POSTGRES_URL``, or the local test database, unless given. :data:`app` itself
-(``python -m bench.run``, the tests, ``bench/agents.py``) runs on SQLite unless given one.
+Run as a program (``python bench/run.py``, as ``make bench`` does, or ``python -m
+bench.run``), it adds PostgreSQL: ``--database`` is ``EARFUL_BENCH_POSTGRES_URL``, or the
+local test database, unless given. :data:`app` itself (the tests, ``bench/agents.py``) runs
+on SQLite unless given one.
 """
 
 from __future__ import annotations
