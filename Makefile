@@ -47,6 +47,7 @@ unit: install static chromium
 
 test: lint types unit
 
+# The benchmark suites live in bench/, outside the installed package (docs/performance.md).
 bench: install
 	$(BIN)/python bench/run.py
 

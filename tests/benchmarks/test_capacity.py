@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from earful.benchmarks.capacity import Step, Window, lag_growth
+from earful.capacity.planner import Step, Window, lag_growth
 
 
 def _windows(lags: list[float], every: float = 30.0) -> list[Window]:

@@ -1,4 +1,4 @@
-"""`earful bench-compare`: two runs' figures side by side, with a verdict per figure.
+"""`bench/compare.py`: two runs' figures side by side, with a verdict per figure.
 
 A figure with a same-run baseline is judged on its ratio to it (host drift cancels out),
 the others on their value; ``--by value`` judges every figure on its value.
@@ -13,9 +13,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner, Result
 
-from earful.benchmarks.compare import compare, load, ratio_of
-from earful.benchmarks.host import REFERENCE, around
-from earful.cli.main import app
+from bench.compare import app, compare, load, ratio_of
+from bench.host import REFERENCE, around
 
 Fig = tuple[str, str, float] | tuple[str, str, float, float | None]
 
@@ -41,7 +40,7 @@ def _run(path: Path, figures: list[Fig], extra: tuple[bytes, ...] = ()) -> Path:
 
 def _invoke(*args: str, columns: int | None = None) -> Result:
     env = {"COLUMNS": str(columns)} if columns else None
-    return CliRunner().invoke(app, ["bench-compare", *args], env=env)
+    return CliRunner().invoke(app, list(args), env=env)
 
 
 def _json(result: Result) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from earful.benchmarks import host
-from earful.benchmarks.host import REFERENCE, HostSpeed, around, probe, workload
+from bench import host
+from bench.host import REFERENCE, HostSpeed, around, probe, workload
 
 
 def test_the_workload_is_deterministic() -> None:

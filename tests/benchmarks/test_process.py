@@ -14,8 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from earful.benchmarks import ingest
-from earful.benchmarks.harness import HASH_SEED, Figure, Size, isolated, peak_rss_mb
+from bench import ingest
+from bench.harness import HASH_SEED, Figure, Size, isolated, peak_rss_mb
 
 PARENT_MB = 200
 

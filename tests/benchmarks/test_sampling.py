@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from earful.benchmarks import harness, ingest, matcher
-from earful.benchmarks.harness import interleaved, interleaved_chunks, percentile
-from earful.benchmarks.inbox import Latencies, latencies, schedule
+from bench import harness, ingest, matcher
+from bench.harness import interleaved, interleaved_chunks, percentile
+from bench.inbox import Latencies, latencies, schedule
 
 
 def test_percentile_interpolates_between_ranks() -> None:

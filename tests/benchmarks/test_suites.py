@@ -1,4 +1,5 @@
-"""Every benchmark suite still runs (tiny sizes; no timing is asserted)."""
+"""Every benchmark suite still runs (tiny sizes; no timing is asserted), and so does
+`earful bench capacity`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from earful.benchmarks.host import REFERENCE, around
-from earful.benchmarks.runner import available
+from bench.host import REFERENCE, around
+from bench.run import app as bench_app
+from bench.runner import available
 from earful.cli.main import app
 from tests.conftest import REDIS_URL
 
@@ -21,8 +23,8 @@ KEYS = {"suite", "name", "value", "unit", "baseline", "ratio", "target", "n", "s
 def test_suite_runs_quick_and_prints_json_figures(suite: str, pg_schema: str) -> None:
     # Suites that compare backends or run workers get the test PostgreSQL and Redis.
     pg = pg_schema.split("?", 1)[0]
-    args = ["bench", suite, "--quick", "--json", "--database", pg, "--redis", REDIS_URL]
-    result = CliRunner().invoke(app, args)
+    args = [suite, "--quick", "--json", "--database", pg, "--redis", REDIS_URL]
+    result = CliRunner().invoke(bench_app, args)
     assert result.exit_code == 0, result.output
     lines = [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
     figures = [f for f in lines if f["suite"] != "host"]
@@ -38,9 +40,15 @@ def test_suite_runs_quick_and_prints_json_figures(suite: str, pg_schema: str) ->
 
 
 def test_unknown_suite_is_refused() -> None:
-    result = CliRunner().invoke(app, ["bench", "nope", "--quick"])
+    result = CliRunner().invoke(bench_app, ["nope", "--quick"])
     assert result.exit_code == 2
     assert "unknown suite(s) nope" in result.output
+
+
+def test_capacity_is_not_a_suite_but_a_command_of_the_product() -> None:
+    result = CliRunner().invoke(bench_app, ["capacity"])
+    assert result.exit_code == 2
+    assert "earful bench capacity" in result.output
 
 
 def test_capacity_names_a_rate_and_a_bottleneck() -> None:
@@ -92,7 +100,7 @@ def test_capacity_refuses_a_bad_headroom_or_hold(option: str, value: str, says: 
 
 
 def test_the_outbound_queue_goes_to_a_memory_folder_only_where_it_has_room(tmp_path: Path) -> None:
-    from earful.benchmarks.outbound import _memory_dir
+    from bench.outbound import _memory_dir
 
     assert _memory_dir(str(tmp_path), room=0) == str(tmp_path)
     assert _memory_dir(str(tmp_path), room=1 << 60) is None  # a container's 64 MB /dev/shm
@@ -100,7 +108,7 @@ def test_the_outbound_queue_goes_to_a_memory_folder_only_where_it_has_room(tmp_p
 
 
 def test_worker_latency_pools_the_batches_of_every_paced_run() -> None:
-    from earful.benchmarks.workers import latency_figures
+    from bench.workers import latency_figures
 
     # Three runs of 100 batches; only the second had a slow second (2 batches of 0.5 s).
     quiet = [0.03] * 100

@@ -22,13 +22,13 @@ from earful.connectors.base import Batch
 from earful.connectors.wire import parse_mastodon_status
 from earful.db import make_engine, transaction
 from earful.engagement import service as engagement
-from earful.engagement.fakenet import FakeNetwork, serve, status
 from earful.engagement.worker import OutboundWorker
 from earful.migrate import upgrade
 from earful.models import OutboundJob, Post
 from earful.models.base import utcnow
 from earful.pipeline.runner import Pipeline
 from tests.engagement.helpers import mastodon_actors
+from tests.fakes.network import FakeNetwork, serve, status
 
 runner = CliRunner()
 

@@ -19,12 +19,12 @@ from typer.testing import CliRunner
 from earful.cli.main import app
 from earful.config import load_settings
 from earful.db import make_engine, transaction
-from earful.engagement.fakenet import FakeNetwork, serve
 from earful.handoff import service as handoff_service
 from earful.handoff import tokens
 from earful.handoff.config import HandoffSettings
 from earful.models import JobState, OutboundJob
 from tests.engagement.helpers import complaint
+from tests.fakes.network import FakeNetwork, serve
 from tests.handoff.fake_helpdesk import FakeZendesk
 from tests.handoff.fake_smtp import free_port
 

@@ -15,7 +15,6 @@ from earful.connectors.base import Actor
 from earful.connectors.mastodon import Mastodon
 from earful.conversations import repository as conversations_repo
 from earful.db import transaction
-from earful.engagement.fakenet import FakeNetwork
 from earful.models import (
     Conversation,
     ConversationPost,
@@ -25,6 +24,7 @@ from earful.models import (
     Post,
     Role,
 )
+from tests.fakes.network import FakeNetwork
 
 PASSWORD = "correct horse battery"
 

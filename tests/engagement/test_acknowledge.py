@@ -11,10 +11,10 @@ from sqlalchemy import Engine
 
 from earful.db import transaction
 from earful.engagement import acknowledge, hours
-from earful.engagement.fakenet import FakeNetwork, serve
 from earful.engagement.worker import OutboundWorker
 from earful.models import ConversationState, EngagementSettings, Note
 from tests.engagement.helpers import complaint, mastodon_actors
+from tests.fakes.network import FakeNetwork, serve
 
 
 @pytest.fixture

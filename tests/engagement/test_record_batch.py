@@ -11,10 +11,10 @@ from sqlalchemy import Engine, event, func, select
 
 from earful.db import transaction
 from earful.engagement import service
-from earful.engagement.fakenet import FakeNetActor, FakeNetwork, serve
 from earful.engagement.worker import OutboundWorker
 from earful.models import Conversation, ConversationPost, JobKind, JobState, OutboundJob, Post
 from tests.engagement.helpers import complaint
+from tests.fakes.network import FakeNetActor, FakeNetwork, serve
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from sqlalchemy import Engine, select
 
 from earful.db import transaction
 from earful.engagement import service
-from earful.engagement.fakenet import FakeNetwork, serve
 from earful.engagement.worker import OutboundWorker
 from earful.models import (
     JobState,
@@ -21,6 +20,7 @@ from earful.models import (
     ReplyStatus,
 )
 from tests.engagement.helpers import Desk, complaint, mastodon_actors
+from tests.fakes.network import FakeNetwork, serve
 
 
 @pytest.fixture

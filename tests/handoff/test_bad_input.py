@@ -9,12 +9,12 @@ from earful.customers import service as customers
 from earful.db import transaction
 from earful.engagement import compose
 from earful.engagement import service as replies
-from earful.engagement.fakenet import FakeNetwork
 from earful.errors import BadInput
 from earful.handoff import service as handoff_service
 from earful.handoff.config import HandoffSettings
 from earful.models import Handoff, OutboundJob
 from tests.engagement.helpers import Desk, complaint
+from tests.fakes.network import FakeNetwork
 
 CFG = HandoffSettings(secret_key="s", smtp_port=1)
 

@@ -13,7 +13,6 @@ from sqlalchemy import Engine
 from earful.customers import service as customers
 from earful.db import transaction
 from earful.engagement import service as replies
-from earful.engagement.fakenet import FakeNetwork, serve
 from earful.engagement.worker import OutboundWorker
 from earful.handoff import service as handoff_service
 from earful.handoff.config import HandoffSettings
@@ -21,6 +20,7 @@ from earful.handoff.mail import InboundHandler, SmtpSender
 from earful.inbox import service as inbox
 from earful.models import Handoff, JobState, Note, OutboundJob
 from tests.engagement.helpers import complaint, mastodon_actors
+from tests.fakes.network import FakeNetwork, serve
 from tests.handoff.fake_smtp import Catcher, smtp_server
 
 SECRET = "handoff-test-secret"

@@ -16,7 +16,6 @@ from sqlalchemy import Engine, select
 
 from earful.conversations import repository as conversations_repo
 from earful.db import transaction
-from earful.engagement.fakenet import FakeNetwork, serve
 from earful.engagement.worker import OutboundWorker, Sender
 from earful.handoff import service as handoff_service
 from earful.handoff import sync
@@ -25,6 +24,7 @@ from earful.handoff.helpdesk import HelpScoutClient, ZendeskClient
 from earful.handoff.webhook import WebhookSender
 from earful.models import Conversation, Handoff, JobState, Note, OutboundJob
 from tests.engagement.helpers import Desk, complaint
+from tests.fakes.network import FakeNetwork, serve
 from tests.handoff.fake_helpdesk import FakeHelpScout, FakeReceiver, FakeZendesk
 
 LINK = "https://earful.acme.example"

@@ -6,7 +6,6 @@ import typer
 
 from earful.cli import (
     bench,
-    bench_compare,
     brands,
     conversations,
     demo,
@@ -31,10 +30,6 @@ app.command("init", help="Create or upgrade the database schema.")(ingest.init)
 app.command("ingest", help="Replay a file through the pipeline.")(ingest.ingest)
 app.command("serve", help="Serve the web inbox.")(serve.serve)
 app.command("demo", help="Load the demo corpus and serve the inbox.")(demo.demo)
-app.command("bench", help="Run the benchmark suites (figures beside their baselines).")(bench.bench)
-app.command("bench-compare", help="Compare two `earful bench --json` runs figure by figure.")(
-    bench_compare.bench_compare
-)
 app.command("train", help="Train a classifier from ../shared/data.")(understanding_cli.train)
 app.command("eval", help="Score a classifier on a labeled TSV.")(understanding_cli.evaluate)
 app.command("reclassify", help="Re-label posts of older models.")(understanding_cli.reclassify)
@@ -49,6 +44,7 @@ app.add_typer(
     engagement_cli.app, name="engagement", help="Signatures, thank-you text, compliment rules."
 )
 app.add_typer(outbound_cli.mail_app, name="mail", help="Inbound email: serve SMTP for answers.")
+app.add_typer(bench.app, name="bench", help="Measure this box: `earful bench capacity`.")
 app.add_typer(listening.app)  # `earful match ...` and `earful queries ...`
 
 

@@ -30,9 +30,9 @@ from typing import Any
 
 import redis as redis_lib
 
-from earful.benchmarks.harness import Figure, Size, peak_rss_mb, percentile, spread
-from earful.benchmarks.ingest import fresh_database
+from bench.harness import Figure, Size, peak_rss_mb, percentile, spread
 from earful.brands.service import create_brand
+from earful.capacity.database import fresh_database
 from earful.config import get_settings
 from earful.connectors.replay import FileReplay
 from earful.db import make_engine, transaction

@@ -7,9 +7,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from earful.benchmarks.harness import Figure, Size
+from bench.harness import Figure, Size
 
-# In the order `earful bench` runs them by default.
+# In the order `bench/run.py` (`make bench`) runs them by default.
 SUITES = (
     "ingest",
     "matcher",
@@ -22,16 +22,16 @@ SUITES = (
     "load",
     "soak",
 )
-# Run only when named (`earful bench soak`): a soak takes ten minutes.
+# Run only when named (`bench/run.py soak`): a soak takes ten minutes.
 ON_DEMAND = ("soak",)
 
 
 def load(name: str) -> Callable[..., list[Figure]] | None:
     """The suite's ``run`` function, or None when this build has no such suite yet."""
     try:
-        module = importlib.import_module(f"earful.benchmarks.{name}")
+        module = importlib.import_module(f"bench.{name}")
     except ModuleNotFoundError as exc:
-        if exc.name == f"earful.benchmarks.{name}":
+        if exc.name == f"bench.{name}":
             return None
         raise
     run: Callable[..., list[Figure]] = module.run

@@ -1,6 +1,6 @@
-"""`earful bench soak`: the load run held for minutes at a constant rate; memory sampled.
+"""`bench/run.py soak`: the load run held for minutes at a constant rate; memory sampled.
 
-The same three processes as :mod:`earful.benchmarks.load` (server, paced ingest, simulated
+The same three processes as :mod:`bench.load` (server, paced ingest, simulated
 agents), by default 10 minutes. The resident memory of the server and of the ingest is
 sampled every few seconds; memory is *bounded* when the second half of the run adds less
 than 10% to what the process held at half time (caches fill early; a leak keeps growing).
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
-from earful.benchmarks.harness import Figure, Size
-from earful.benchmarks.load import (
+from bench.harness import Figure, Size
+from bench.load import (
     KINDS,
     Outcome,
     Sample,
@@ -26,7 +26,7 @@ from earful.benchmarks.load import (
     run_once,
     with_options,
 )
-from earful.benchmarks.load import (
+from bench.load import (
     SIZES as LOAD_SIZES,
 )
 

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import websockets
 
-from earful.benchmarks.harness import Figure, Size, interleaved, rate_figure
+from bench.harness import Figure, Size, interleaved, rate_figure
 from earful.connectors.base import Retry
 from earful.connectors.bluesky import Bluesky
 

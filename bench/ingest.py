@@ -16,23 +16,22 @@ import gc
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from earful.benchmarks.harness import Figure, Size, pair_of, part, rate_figure
+from bench.harness import Figure, Size, pair_of, part, rate_figure
 from earful.brands.service import create_brand
+from earful.capacity.database import fresh_database
 from earful.connectors.base import Batch
 from earful.connectors.replay import FileReplay
 from earful.connectors.wire import parse_post_json
-from earful.db import make_engine, transaction
+from earful.db import transaction
 from earful.demo.generate import write
-from earful.migrate import upgrade
 from earful.models import Identity, Post
 from earful.pipeline.runner import IngestSummary, Pipeline
 from earful.pipeline.stages import NullClassifier
@@ -43,33 +42,6 @@ NAIVE_SHARE = 40  # the naive path is ~20x slower: it runs on 1/40 of the corpus
 BATCH = {"quick": 500, "default": 5_000, "large": 5_000}  # the replay's batch
 WARMUP_POSTS = (2_000, 50)  # warm-up slices: the pipeline's (at most n / 10), the naive's
 TARGET = ">= 20,000 posts/s on SQLite, >= 10x the naive baseline"
-
-
-@contextmanager
-def fresh_database(url: str | None, workdir: Path) -> Iterator[Engine]:
-    """An empty migrated database: a new SQLite file, or a new schema on PostgreSQL."""
-    if url is None or url.startswith("sqlite"):
-        path = workdir / f"{uuid.uuid4().hex}.db"
-        engine = make_engine(f"sqlite:///{path}")
-    else:
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        admin = make_engine(url)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in url else "?"
-        engine = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
-    upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        if url is None or url.startswith("sqlite"):
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        else:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
 
 def pipeline_ingest(

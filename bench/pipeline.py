@@ -11,9 +11,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from earful.benchmarks.harness import Figure, Size, interleaved, rate_figure
-from earful.benchmarks.ingest import fresh_database
-from earful.benchmarks.workers import _brands, _pg, drain
+from bench.harness import Figure, Size, interleaved, rate_figure
+from bench.workers import _brands, _pg, drain
+from earful.capacity.database import fresh_database
 from earful.config import get_settings
 from earful.connectors.replay import FileReplay
 from earful.demo.generate import write

@@ -2,11 +2,11 @@
 
 The development box's speed drifts by 30–45 % within minutes with nothing else running
 (a shared virtual machine), which moves every absolute figure while ratios to a same-run
-baseline keep still. `earful bench` therefore times this workload before the first suite
+baseline keep still. `bench/run.py` therefore times this workload before the first suite
 and after every suite, and reports it as the ``host`` suite: the median speed of the run
 (spread = the host's drift within the run) and the speed around each suite (the mean of
 the probes before and after it; spread = how much it changed while the suite ran).
-`earful bench-compare` prints how much the host's speed changed between two runs.
+`bench/compare.py` prints how much the host's speed changed between two runs.
 
 The workload is deterministic (seeded) and touches what the suites do: a pure-Python loop
 over ints, strings and a dict, then an in-memory SQLite table filled with ``executemany``
@@ -22,7 +22,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from earful.benchmarks.harness import Figure, Size, spread
+from bench.harness import Figure, Size, spread
 
 SUITE = "host"
 REFERENCE = "reference workload (Python loop + in-memory SQLite), median of all probes"
@@ -77,7 +77,7 @@ def probe(size: Size) -> float:
 
 @dataclass(slots=True)
 class HostSpeed:
-    """The probes of one `earful bench` run: one before the first suite, one after each."""
+    """The probes of one `bench/run.py` run: one before the first suite, one after each."""
 
     size: Size
     suites: list[str] = field(default_factory=list)

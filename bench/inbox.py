@@ -19,7 +19,7 @@ i.e. how far the p95 moves within the run. Its ratio is how much faster a typica
 (``Latencies.speedup``: each old call over the page calls around it, the median of that):
 the ratio of the two p95s is decided by a few slow calls on each side and moved by 10–20 %
 between runs on the same data, a ratio of typical calls by 1–6 %. The requests are timed in
-a fresh process with a fixed hash seed (:func:`~earful.benchmarks.harness.isolated`), not
+a fresh process with a fixed hash seed (:func:`~bench.harness.isolated`), not
 in the bench process that carries the earlier suites' heap.
 
 Data is generated with set-based SQL inside the database (no ORM, no Python loop per
@@ -45,8 +45,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Connection, Engine, text
 
-from earful.auth.service import create_user
-from earful.benchmarks.harness import (
+from bench.harness import (
     Figure,
     Size,
     isolated,
@@ -54,6 +53,7 @@ from earful.benchmarks.harness import (
     percentile,
     spread,
 )
+from earful.auth.service import create_user
 from earful.brands.service import create_brand
 from earful.db import make_engine, transaction
 from earful.migrate import upgrade

@@ -1,4 +1,4 @@
-"""`earful bench load`: simulated agents work the inbox over HTTP while posts arrive.
+"""`bench/run.py load`: simulated agents work the inbox over HTTP while posts arrive.
 
 Three processes, as in a deployment on one box:
 
@@ -18,7 +18,7 @@ the box. Latency is measured at the client: from sending the request to the whol
 Figures: p50/p95/p99 per page against a baseline taken in the same run on the same data
 (the same pages, 1 agent, no think time, no ingest), request errors, posts offered against
 posts stored (lost), the ingest's achieved rate and lag, and the server's peak RSS. The
-soak (:mod:`earful.benchmarks.soak`) runs the same for minutes and samples memory.
+soak (:mod:`bench.soak`) runs the same for minutes and samples memory.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import httpx
 import orjson
 from sqlalchemy import Engine, text
 
-from earful.benchmarks.harness import Figure, Size, peak_rss_mb, rss_mb
+from bench.harness import Figure, Size, peak_rss_mb, rss_mb
 from earful.db import make_engine, transaction
 
 SECRET = "bench-load-secret-key-0123456789abcdef"

@@ -1,4 +1,4 @@
-"""`earful bench classify`: posts/s of the whole classify stage (every head, one core).
+"""`bench/run.py classify`: posts/s of the whole classify stage (every head, one core).
 
 Subject: the shipped classifier (shared features + sentiment, complaint, urgency heads,
 intent rule, language) on batches of demo posts. Baseline, in the same run: VADER alone,
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from earful.benchmarks.harness import Figure, Size, interleaved_chunks, rate_figure
+from bench.harness import Figure, Size, interleaved_chunks, rate_figure
 from earful.demo.generate import generate
 
 SIZES = {"quick": (300, 2), "default": (5_000, 5), "large": (20_000, 7)}

@@ -32,9 +32,9 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Engine
 
-from earful.benchmarks.harness import percentile
-from earful.benchmarks.ingest import fresh_database
 from earful.brands.service import create_brand
+from earful.capacity.database import fresh_database
+from earful.capacity.stats import percentile
 from earful.connectors.base import Batch
 from earful.connectors.wire import parse_post_json
 from earful.db import transaction

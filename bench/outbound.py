@@ -16,7 +16,7 @@ moved with it. The baseline commits twice per job, the subject twice per 500 job
 disk the suites before had left busy was the suspect; in the next pair, in memory, the
 ratio held (4.92× / 4.68×). Inside a full run the baseline was still slower than alone
 (~110 against 135–144 jobs/s): the bench process's state counted too, so the suite runs
-in a fresh process with a fixed hash seed (:func:`~earful.benchmarks.harness.isolated`),
+in a fresh process with a fixed hash seed (:func:`~bench.harness.isolated`),
 as the inbox's pages do, not in the bench process that carries the earlier suites' heap.
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
-from earful.benchmarks.harness import (
+from bench.harness import (
     Figure,
     Size,
     interleaved,
@@ -41,7 +41,6 @@ from earful.benchmarks.harness import (
 )
 from earful.brands.service import create_brand
 from earful.db import make_engine, transaction
-from earful.engagement.fakenet import FakeNetActor, serve_process
 from earful.engagement.limiter import Limits
 from earful.engagement.worker import OutboundWorker
 from earful.migrate import upgrade
@@ -55,6 +54,7 @@ from earful.models import (
     Post,
 )
 from earful.models.base import utcnow
+from tests.fakes.network import FakeNetActor, serve_process
 
 SUITE = "outbound"
 LIMIT, WINDOW = 100, 0.1  # at most 1,000 sends/s, never more than 100 in any 0.1 s

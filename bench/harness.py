@@ -1,12 +1,11 @@
 """Measuring a figure against its baseline, interleaved so machine drift hits both.
 
-A suite is a module in :mod:`earful.benchmarks` with ``run(size) -> list[Figure]``;
+A suite is a module in :mod:`bench` with ``run(size) -> list[Figure]``;
 ``size`` is "quick" (tests: proves it runs), "default" or "large".
 """
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import resource
@@ -18,6 +17,8 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+
+from earful.capacity.stats import percentile as percentile  # shared with `earful bench capacity`
 
 Size = Literal["quick", "default", "large"]
 T = TypeVar("T")
@@ -112,18 +113,6 @@ def part(items: list[T], i: int, parts: int) -> list[T]:
 def spread(values: list[float]) -> float:
     med = statistics.median(values)
     return (max(values) - min(values)) / med if med else 0.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0–100), interpolated linearly between the closest ranks (as
-    numpy's default does): the 95th of 300 samples lies between the 285th and 286th."""
-    if not values:
-        raise ValueError("percentile of no values")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q / 100
-    lo = math.floor(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ import re
 import time
 from datetime import UTC, datetime
 
-from earful.benchmarks.harness import (
+from bench.harness import (
     Figure,
     Size,
     interleaved,

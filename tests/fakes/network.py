@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +35,7 @@ from earful.connectors.base import Actor, Retry, Sent
 from earful.connectors.http import check, retry_after
 
 HOST = "fake.social"
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 Scope = dict[str, Any]
 
 
@@ -287,7 +289,8 @@ def serve_process(limit: int, window: float) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "earful.engagement.fakenet", str(port), str(limit), str(window)]
+        [sys.executable, "-m", "tests.fakes.network", str(port), str(limit), str(window)],
+        cwd=ROOT,  # where `tests` is a package, whatever the caller's working directory
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
