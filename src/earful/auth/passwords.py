@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()
-# Verifying against this when the user does not exist keeps timing the same.
-_DUMMY = _hasher.hash("not a real password")
+
+
+@cache
+def _dummy() -> str:
+    """Verifying against this when the user does not exist keeps timing the same.
+
+    Made on first use, not at import: one argon2 hash costs 64 MiB and 0.15 s, which
+    every process that merely imports the package (workers, CLI commands) would pay."""
+    return _hasher.hash("not a real password")
+
 
 MIN_LENGTH = 10
 
@@ -18,7 +28,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
