@@ -43,15 +43,19 @@ def _register_sqlite_adapters() -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine whose errors and logs never carry bound parameters: they hold customers'
+    words and addresses, and a database error ends up in logs and tracebacks."""
     if url.startswith("sqlite"):
         _register_sqlite_adapters()
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, hide_parameters=True, **kwargs
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
