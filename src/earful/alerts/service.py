@@ -16,7 +16,7 @@ from earful.alerts.repository import AlertRepository
 from earful.alerts.schemas import AlertDetailOut, AlertPostOut, alert_out
 from earful.alerts.spikes import SpikeSettings, detect_counts, lookback_ranges, window_of
 from earful.auth.access import access_brand_id
-from earful.auth.service import Principal
+from earful.auth.service import Principal, audit
 from earful.errors import NotFound
 from earful.models import Alert, Role
 from earful.models.base import utcnow
@@ -130,5 +130,7 @@ def acknowledge(session: Session, principal: Principal, alert_id: int) -> Alert:
     if alert.acknowledged_at is None:
         alert.acknowledged_at = utcnow()
         alert.acknowledged_by = principal.user_id
+        audit(session, principal, "alert.acknowledge", brand_id=alert.brand_id,
+              target=f"alert:{alert.id}")  # fmt: skip
         session.flush()
     return alert

@@ -92,3 +92,14 @@ def clear_throttle(session: Session, key: str) -> bool:
         session.delete(row)
         session.flush()
     return row is not None
+
+
+def brand_ids_of(session: Session, user_id: int) -> list[int]:
+    """The brands a user is a member of (active or not)."""
+    return list(
+        session.scalars(
+            select(Membership.brand_id)
+            .where(Membership.user_id == user_id)
+            .order_by(Membership.brand_id)
+        )
+    )

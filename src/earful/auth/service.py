@@ -8,9 +8,11 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from earful.audit import repository as audit_repo
 from earful.auth import repository, throttle
 from earful.auth.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 from earful.errors import BadInput, Conflict, NotAuthenticated, NotFound, TooManyAttempts
@@ -31,9 +33,48 @@ class Principal:
     roles: dict[int, Role] = field(default_factory=dict)
     password_tag: str = ""
     via_token: bool = False
+    address: str | None = None  # where the request came from, for the audit log
 
     def brand_ids(self, need: Role = Role.VIEWER) -> list[int]:
         return sorted(b for b, r in self.roles.items() if r.rank >= need.rank)
+
+
+def audit(
+    session: Session,
+    principal: Principal | None,
+    action: str,
+    *,
+    brand_id: int | None = None,
+    target: str | None = None,
+    **details: Any,
+) -> None:
+    """Append to the audit log who (the principal, or the command line) did what."""
+    audit_repo.record(
+        session,
+        action=action,
+        actor=principal.email if principal else "cli",
+        user_id=principal.user_id if principal else None,
+        address=principal.address if principal else None,
+        brand_id=brand_id,
+        target=target,
+        details=details,
+    )
+
+
+def audit_member(
+    session: Session, user: User, action: str, address: str | None, **details: Any
+) -> None:
+    """An event about a user's account, once in each of their brands' logs."""
+    for brand_id in repository.brand_ids_of(session, user.id):
+        audit_repo.record(
+            session,
+            action=action,
+            actor=user.email,
+            user_id=user.id,
+            address=address,
+            brand_id=brand_id,
+            details=details,
+        )
 
 
 def password_tag(password_hash: str) -> str:
@@ -110,9 +151,13 @@ def sign_in(
     except NotAuthenticated:
         for policy, key in keys:
             throttle.fail(policy, repository.throttle_for_update(session, key, now), now)
+        known = repository.user_by_email(session, email.strip().lower())
+        if known is not None:
+            audit_member(session, known, "auth.sign_in_failed", address)
         session.flush()
         raise
     repository.clear_throttle(session, throttle.account_key(email))
+    audit_member(session, user, "auth.sign_in", address)
     return user
 
 
@@ -159,6 +204,9 @@ def create_token(session: Session, user_id: int, name: str) -> tuple[ApiToken, s
     )
     session.add(token)
     session.flush()
+    user = session.get(User, user_id)
+    if user is not None:
+        audit_member(session, user, "token.create", None, token_name=token.name)
     return token, clear
 
 

@@ -8,6 +8,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from earful.auth import repository as users_repo
+from earful.auth.service import audit
 from earful.brands import repository as brands_repo
 from earful.cli.context import console, engine_or_exit, err_console
 from earful.db import transaction
@@ -77,6 +78,18 @@ def signing(
         except DomainError as exc:
             err_console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
+        changed = [
+            name
+            for name, value in (
+                ("signature_format", signature_format),
+                ("thank_template", thank_text),
+                ("compliment_rules", rules),
+            )
+            if value is not None
+        ]
+        if changed:
+            audit(session, None, "settings.signing", brand_id=brand_id,
+                  target=f"brand:{brand}", fields=",".join(changed))  # fmt: skip
         r = s.compliment_rules or {}
         auto = [a for a in ("thank", "like", "repost") if r.get(a)]
         console.print(
@@ -109,6 +122,8 @@ def signature(
         except DomainError as exc:
             err_console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
+        audit(session, None, "settings.agent_signature", brand_id=brand_id,
+              target=f"user:{user.id}")  # fmt: skip
         console.print(
             f"{email} signs {row.signature!r} in {brand}"
             if row

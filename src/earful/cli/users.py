@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from earful.auth import repository
-from earful.auth.service import create_user, grant, set_active, unlock
+from earful.auth.service import audit, audit_member, create_user, grant, set_active, unlock
 from earful.cli.context import console, engine_or_exit, err_console
 from earful.db import transaction
 from earful.errors import DomainError
@@ -85,6 +85,8 @@ def grant_role(
             err_console.print("[red]error:[/red] no such user or brand")
             raise typer.Exit(2)
         grant(session, user.id, found[0].id, role)
+        audit(session, None, "user.grant", brand_id=found[0].id, target=f"user:{user.id}",
+              role=role.value)  # fmt: skip
     console.print(f"{email} is {role.value} of {brand}")
 
 
@@ -104,7 +106,8 @@ def _set_active(email: str, active: bool) -> None:
     engine = engine_or_exit()
     try:
         with transaction(engine) as session:
-            set_active(session, email, active)
+            user = set_active(session, email, active)
+            audit_member(session, user, "user.activate" if active else "user.deactivate", None)
     except DomainError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -117,4 +120,7 @@ def unlock_user(email: str) -> None:
     engine = engine_or_exit()
     with transaction(engine) as session:
         lifted = unlock(session, email)
+        user = repository.user_by_email(session, email.strip().lower())
+        if lifted and user is not None:
+            audit_member(session, user, "user.unlock", None)
     console.print(f"{email}: {'unlocked' if lifted else 'was not locked'}")

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from earful.auth import repository as auth_repo
 from earful.auth.access import access_brand_id, access_user_in_brand
-from earful.auth.service import Principal
+from earful.auth.service import Principal, audit
 from earful.conversations import priority as prio
 from earful.conversations import repository as repo
 from earful.conversations.schemas import ConversationSummary
@@ -76,6 +76,8 @@ def assign(
     if conv.status == ConversationStatus.NEW:
         conv.status = ConversationStatus.OPEN
     st.status = conv.status.value
+    audit(session, principal, "conversation.assign", brand_id=conv.brand_id,
+          target=f"conversation:{conv.id}", assignee=st.assignee_id)  # fmt: skip
     session.flush()
     return st
 
@@ -91,6 +93,8 @@ def set_status(
     st = _touch(session, conv)
     conv.status = new
     st.status = new.value
+    audit(session, principal, "conversation.status", brand_id=conv.brand_id,
+          target=f"conversation:{conv.id}", status=new.value)  # fmt: skip
     session.flush()
     return st
 
@@ -105,6 +109,8 @@ def add_note(session: Session, principal: Principal, conv_id: int, text: str) ->
     )
     session.add(note)
     _touch(session, conv)
+    audit(session, principal, "conversation.note", brand_id=conv.brand_id,
+          target=f"conversation:{conv.id}")  # fmt: skip
     session.flush()
     return note
 

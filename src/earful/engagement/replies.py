@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from earful.auth.access import access_brand_id
-from earful.auth.service import Principal
+from earful.auth.service import Principal, audit
 from earful.conversations import repository as conversations_repo
 from earful.conversations.service import access_conversation
 from earful.engagement import repository as repo
@@ -67,6 +67,8 @@ def queue_reply(
     session.flush()
     if not stale:
         replies_service.enqueue_reply(session, principal, reply)  # the outbound job
+    audit(session, principal, "reply.queue", brand_id=conv.brand_id,
+          target=f"reply:{reply.id}", held=stale)  # fmt: skip
     return reply, st
 
 
@@ -98,6 +100,8 @@ def release_reply(
     _answered(session, conv, st)
     session.flush()
     replies_service.enqueue_reply(session, principal, reply)  # the outbound job
+    audit(session, principal, "reply.send_held", brand_id=conv.brand_id,
+          target=f"reply:{reply.id}")  # fmt: skip
     return reply, st
 
 
@@ -106,6 +110,8 @@ def discard_reply(session: Session, principal: Principal, reply_id: int) -> Repl
     if reply.status != ReplyStatus.HELD:
         raise Conflict("only a held reply can be discarded")
     reply.status = ReplyStatus.DISCARDED
+    audit(session, principal, "reply.discard", brand_id=reply.brand_id,
+          target=f"reply:{reply.id}")  # fmt: skip
     session.flush()
     return reply
 

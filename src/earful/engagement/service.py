@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from earful.auth.access import access_brand_ids
-from earful.auth.service import Principal
+from earful.auth.service import Principal, audit
 from earful.conversations.service import access_conversation
 from earful.engagement import compose
 from earful.engagement import repository as repo
@@ -233,7 +233,10 @@ def compliment_click(
     session: Session, principal: Principal, conv_id: int, actions: tuple[str, ...]
 ) -> list[OutboundJob]:
     conv = access_conversation(session, principal, conv_id, Role.AGENT)
-    return compliment(session, principal, conv, actions)
+    jobs = compliment(session, principal, conv, actions)
+    audit(session, principal, "engagement.compliment", brand_id=conv.brand_id,
+          target=f"conversation:{conv.id}", kind=",".join(actions))  # fmt: skip
+    return jobs
 
 
 def apply_compliment_rules(session: Session, conv_ids: list[int]) -> list[OutboundJob]:

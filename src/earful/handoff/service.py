@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from earful.auth.service import Principal
+from earful.auth.service import Principal, audit
 from earful.conversations import repository as conversations_repo
 from earful.conversations.service import access_conversation
 from earful.customers import service as customers
@@ -60,6 +60,22 @@ def _customer_email(session: Session, conv: Conversation, override: str | None) 
 
 
 def handoff(
+    session: Session,
+    principal: Principal,
+    conv_id: int,
+    channel: str,
+    settings: HandoffSettings,
+    message: str | None = None,
+    address: str | None = None,
+) -> Handoff:
+    """Hand the conversation off on ``channel`` (checked first, then queued; audited)."""
+    row = _handoff(session, principal, conv_id, channel, settings, message, address)
+    audit(session, principal, "conversation.handoff", brand_id=row.brand_id,
+          target=f"conversation:{row.conversation_id}", channel=channel)  # fmt: skip
+    return row
+
+
+def _handoff(
     session: Session,
     principal: Principal,
     conv_id: int,

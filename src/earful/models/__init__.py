@@ -1,6 +1,7 @@
 """ORM models, one module per aggregate. Import from here so metadata is complete."""
 
 from earful.models.alert import Alert, MentionCount
+from earful.models.audit import AuditEvent
 from earful.models.base import Base
 from earful.models.brand import Brand
 from earful.models.conversation import (
@@ -39,6 +40,7 @@ __all__ = [
     "AgentSignature",
     "Alert",
     "ApiToken",
+    "AuditEvent",
     "Base",
     "Brand",
     "CannedReply",

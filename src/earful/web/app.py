@@ -17,6 +17,7 @@ from starlette.datastructures import URL
 
 from earful.alerts import endpoints as alerts_endpoints
 from earful.alerts.schemas import alert_out
+from earful.audit import endpoints as audit_endpoints
 from earful.auth import endpoints as auth_endpoints
 from earful.config import get_settings
 from earful.connectors import meta as meta_webhooks
@@ -143,6 +144,8 @@ def create_app(
         handoff_endpoints.html,
         alerts_endpoints.html,
         alerts_endpoints.api,
+        audit_endpoints.html,
+        audit_endpoints.api,
         dashboard_endpoints.html,
         dashboard_endpoints.api,
     ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -43,6 +44,8 @@ def optional_principal(request: Request, db: Db) -> Principal | None:
             found = load_principal(db, data.user_id)
             if found is not None and found.password_tag == data.tag:
                 principal = found
+    if principal is not None and request.client is not None:
+        principal = replace(principal, address=request.client.host)
     request.state.principal = principal
     return principal
 

@@ -20,7 +20,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column(
                 "acknowledged_by",
-                sa.Integer(),
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
                 sa.ForeignKey("users.id", ondelete="SET NULL", name="fk_alerts_acknowledged_by"),
                 nullable=True,
             )
