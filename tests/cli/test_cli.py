@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from earful.cli.main import app
-from tests.conftest import SHARED
+from tests.conftest import TWCS_SAMPLE
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_ingest_twcs_then_export_conversations(env: Path) -> None:
     runner = CliRunner()
-    sample = SHARED / "data" / "twcs-sample" / "sample.csv"
+    sample = TWCS_SAMPLE
     result = runner.invoke(app, ["ingest", str(sample), "--format", "twcs", "--brand", "support"])
     assert result.exit_code == 0, result.output
     assert "ingested" in result.output and "93" in result.output
