@@ -20,7 +20,10 @@ from earful.migrate import upgrade
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_DSN = os.environ.get("EARFUL_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("EARFUL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# Small data files in the repo (see fixtures/PROVENANCE.md): tests never need ../shared for
+# these, so a clone runs them exactly as CI does.
+FIXTURES = Path(__file__).parent / "fixtures"
+TWCS_SAMPLE = FIXTURES / "twcs-sample.csv"
 
 
 def _unavailable(what: str, exc: Exception) -> None:

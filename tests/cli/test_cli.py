@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from earful.cli.main import app
-from tests.conftest import SHARED
+from tests.conftest import TWCS_SAMPLE
 
 
 @pytest.fixture
@@ -21,21 +23,35 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def summary_row(output: str, name: str) -> int:
+    """A number from the ingest summary table (its borders may be box-drawing or ASCII)."""
+    found = re.search(rf"^\W*{re.escape(name)}\W+([\d,]+)\W*$", output, re.MULTILINE)
+    assert found, f"no {name!r} row in:\n{output}"
+    return int(found.group(1).replace(",", ""))
+
+
 def test_ingest_twcs_then_export_conversations(env: Path) -> None:
     runner = CliRunner()
-    sample = SHARED / "data" / "twcs-sample" / "sample.csv"
+    sample = TWCS_SAMPLE
+    with sample.open(encoding="utf-8", newline="") as f:
+        records = sum(1 for _ in csv.DictReader(f))  # some texts span lines
     result = runner.invoke(app, ["ingest", str(sample), "--format", "twcs", "--brand", "support"])
     assert result.exit_code == 0, result.output
-    assert "ingested" in result.output and "93" in result.output
+    assert summary_row(result.output, "records read") == records
+    assert summary_row(result.output, "ingested") == records
+    assert summary_row(result.output, "dead-lettered") == 0
     again = runner.invoke(
         app, ["ingest", str(sample), "--format", "twcs", "--brand", "support", "--from-start"]
     )
-    assert "duplicates skipped" in again.output
+    assert again.exit_code == 0, again.output
+    assert summary_row(again.output, "ingested") == 0
+    assert summary_row(again.output, "duplicates skipped") == records
     export = runner.invoke(app, ["conversations", "export", "--format", "jsonl"])
     assert export.exit_code == 0, export.output
     rows = [orjson.loads(line) for line in export.stdout.splitlines()]
     assert rows and all(r["brand"] == "support" for r in rows)
-    assert sum(len(r["posts"]) for r in rows) == 93
+    assert sum(len(r["posts"]) for r in rows) == records
+    assert len(rows) == summary_row(result.output, "new conversations") < records
 
 
 def test_bad_format_is_refused(env: Path) -> None:

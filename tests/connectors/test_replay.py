@@ -14,7 +14,7 @@ from earful.connectors.replay import MAX_LINE_BYTES, FileReplay
 from earful.db import transaction
 from earful.models import DeadLetter, Post
 from earful.pipeline.runner import Pipeline
-from tests.conftest import SHARED
+from tests.conftest import TWCS_SAMPLE
 
 
 def good_line(i: int, text: str = "acme is great") -> bytes:
@@ -129,7 +129,7 @@ def test_csv_with_wrong_columns_is_refused_with_the_columns_named(
 def test_bad_csv_rows_are_dead_lettered_and_good_rows_kept(
     engine: Engine, acme: int, tmp_path: Path
 ) -> None:
-    header = (SHARED / "data" / "twcs-sample" / "sample.csv").read_bytes().splitlines()[0]
+    header = TWCS_SAMPLE.read_bytes().splitlines()[0]
     rows = [
         b'1,ann,True,Wed Oct 11 06:55:44 +0000 2017,"@acme my order, it is late",,',
         b"2,ann,True,Wed Oct 11 06:56:44 +0000 2017,too few fields",

@@ -22,10 +22,8 @@ from earful.demo.generate import brands_config, write
 from earful.migrate import upgrade
 from earful.models import Conversation, Post, Source
 from earful.pipeline.runner import Pipeline
-from tests.conftest import SHARED
+from tests.conftest import TWCS_SAMPLE
 from tests.pipeline.helpers import canonical, conversation_of
-
-TWCS_SAMPLE = SHARED / "data" / "twcs-sample" / "sample.csv"
 
 
 def demo_brands(engine: Engine) -> None:

@@ -14,11 +14,12 @@ from earful.understanding import INTENTS, SENTIMENTS, UNKNOWN
 from earful.understanding.evaluation import read_tsv, score, vader_sentiment
 from earful.understanding.features import featurize
 from earful.understanding.models import Understanding, artifacts_present, shipped
-from earful.understanding.training import INTENT_SET, fit_head, load
-from tests.conftest import SHARED
+from earful.understanding.training import INTENT_SET, default_data_dir, fit_head, predict
+from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.skipif(not artifacts_present(), reason="no trained artifacts")
-VAL = SHARED / "data" / "tweeteval-sentiment" / "val.tsv"
+# The full TweetEval validation set: ../shared/data (or EARFUL_TRAIN_DATA), not in a clone.
+VAL = default_data_dir() / "tweeteval-sentiment" / "val.tsv"
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,11 @@ def model() -> Understanding:
     return shipped()
 
 
-@pytest.mark.skipif(not VAL.is_file(), reason="shared data not present")
+@pytest.mark.skipif(
+    not VAL.is_file(),
+    reason=f"needs {VAL} (the full TweetEval validation set, from ../shared/data or "
+    "EARFUL_TRAIN_DATA; not in a clone)",
+)
 def test_sentiment_beats_the_target_and_vader_on_tweeteval_val(model: Understanding) -> None:
     rows = read_tsv(VAL)
     texts = [r["text"] for r in rows]
@@ -128,16 +133,21 @@ def test_throughput_of_all_heads_on_one_core(model: Understanding) -> None:
 
 
 def test_training_is_deterministic_on_a_small_subset() -> None:
-    texts, labels = load("sentiment")
-    rng = np.random.default_rng(0)
-    idx = rng.choice(len(texts), 600, replace=False)
-    feats = featurize([texts[i] for i in idx])
-    y = [labels[i] for i in idx]
+    """Fit on a small labeled sample in the repo (tests/fixtures), never on ../shared."""
+    rows = read_tsv(FIXTURES / "xci-sentiment.tsv")
+    feats = featurize([r["text"] for r in rows])
+    y = [r["label"] for r in rows]
     a = fit_head("s", feats, y, C=0.5)
     b = fit_head("s", feats, y, C=0.5)
-    assert a.classes == b.classes
+    assert a.classes == b.classes == tuple(SENTIMENTS)
     for name in ("w_cols", "w_coef", "c_cols", "c_coef", "d_coef", "intercept"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    # ...and what it fits is a real model: it learns its sample, and other labels change it.
+    assert np.count_nonzero(a.w_coef) and np.count_nonzero(a.c_coef)
+    fitted = predict(a, feats)
+    assert sum(p == t for p, t in zip(fitted, y, strict=True)) / len(y) >= 0.8  # chance: 1/3
+    other = fit_head("s", feats, y[1:] + y[:1], C=0.5)
+    assert not np.array_equal(a.w_coef, other.w_coef)
 
 
 def test_the_package_imports_fast_and_loads_no_model() -> None:
