@@ -129,3 +129,33 @@ def signature(
             if row
             else f"{email} signs with {brand}'s format"
         )
+
+
+@app.command("public")
+def public(
+    brand: Annotated[str, typer.Argument(help="Brand slug.")],
+    publish: Annotated[
+        bool | None, typer.Option("--on/--off", help="Publish the service page (/s/BRAND).")
+    ] = None,
+    contact: Annotated[
+        str | None, typer.Option(help="The preferred way to reach you, e.g. 'DM @AcmeHelp on X'.")
+    ] = None,
+    database: Database = None,
+) -> None:
+    """Publish the brand's public service page: hours, whether you are in, the honest ETA."""
+    engine = engine_or_exit(database)
+    with transaction(engine) as session:
+        brand_id = _brand_id(session, brand)
+        try:
+            s = settings.set_public_page(session, brand_id, published=publish, contact=contact)
+        except DomainError as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        if publish is not None or contact is not None:
+            audit(session, None, "settings.public_page", brand_id=brand_id,
+                  target=f"brand:{brand}", result="on" if s.public_page else "off")  # fmt: skip
+    console.print(
+        f"{brand}: service page /s/{brand} is "
+        + ("published" if s.public_page else "not published")
+        + (f"; preferred contact: {s.preferred_contact}" if s.preferred_contact else "")
+    )

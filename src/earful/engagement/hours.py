@@ -101,6 +101,20 @@ def is_open(h: Hours, at: datetime) -> bool:
     return h.always or any(a <= at < b for a, b in _open_spans(h, at, 1))
 
 
+def next_open(h: Hours, at: datetime) -> datetime | None:
+    """``at`` when open, else when the team is next in (None: no hours in a week)."""
+    if h.always:
+        return at
+    for a, _ in _open_spans(h, at):
+        return max(a, at)
+    return None
+
+
+def week_spans(h: Hours, at: datetime) -> list[tuple[datetime, datetime]]:
+    """The open spans of the seven days from ``at``'s local date, as aware UTC datetimes."""
+    return [s for i in range(7) for s in _spans(h, at + timedelta(days=i))]
+
+
 def add_working(h: Hours, start: datetime, minutes: float) -> datetime | None:
     """The moment ``minutes`` of staffed time have passed since ``start``."""
     if h.always:

@@ -178,6 +178,7 @@ def settings(session: Session, brand_id: int) -> EngagementSettings:
         ack_backlog=0,
         signature_format="^{initials}",
         compliment_rules={},
+        public_page=False,
     )
 
 

@@ -86,3 +86,19 @@ def set_agent_signature(
         row.signature = text
     session.flush()
     return row
+
+
+def set_public_page(
+    session: Session, brand_id: int, *, published: bool | None, contact: str | None
+) -> EngagementSettings:
+    """Publish (or withdraw) the brand's service page, and say how it prefers to be reached."""
+    settings = repo.settings_for_update(session, brand_id)
+    if published is not None:
+        settings.public_page = published
+    if contact is not None:
+        text = " ".join(contact.split())
+        if len(text) > 200:
+            raise BadInput("the preferred contact is at most 200 characters")
+        settings.preferred_contact = text or None
+    session.flush()
+    return settings

@@ -134,6 +134,10 @@ class EngagementSettings(Base):
     # {"thank": bool, "like": bool, "repost": bool, "min_score": float}
     compliment_rules: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     thank_template: Mapped[str | None] = mapped_column(Text)
+    # The public service page (/s/<brand>): off until the brand publishes it.
+    public_page: Mapped[bool] = mapped_column(default=False)
+    # How the brand prefers to be reached, as shown there ("DM @AcmeHelp on X").
+    preferred_contact: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

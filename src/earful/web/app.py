@@ -33,6 +33,7 @@ from earful.inbox import endpoints as inbox_endpoints
 from earful.inbox.live import Tail
 from earful.models import Alert
 from earful.models.base import utcnow
+from earful.public import endpoints as public_endpoints
 from earful.web.hub import Hub
 from earful.web.render import TEMPLATES, render
 from earful.web.security import SecurityHeaders, Sessions, csrf_protect
@@ -146,6 +147,8 @@ def create_app(
         alerts_endpoints.api,
         audit_endpoints.html,
         audit_endpoints.api,
+        public_endpoints.html,
+        public_endpoints.api,
         dashboard_endpoints.html,
         dashboard_endpoints.api,
     ):
