@@ -149,6 +149,12 @@ def test_one_process_runs_the_desk_and_stops_cleanly(
 
 
 def test_sigint_stops_it_too_and_a_taken_port_is_an_error(engine: Engine) -> None:
+    with transaction(engine) as s:  # credentials sealed under another secret key
+        sources.add_source(
+            s, kind="mastodon", name="stale", brand_id=None,
+            settings={"base_url": "http://127.0.0.1:9", "access_token": "t", "tag": "x"},
+            secret_key="an older key",
+        )  # fmt: skip
     port = free_port()
     cmd = [sys.executable, "-m", "earful.cli.main", "run", "--port", str(port), "--no-mail"]
     proc = subprocess.Popen(
@@ -168,4 +174,5 @@ def test_sigint_stops_it_too_and_a_taken_port_is_an_error(engine: Engine) -> Non
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert "source stale not started: stored credentials cannot be decrypted" in out, out
     assert "live sources: none" in out and out.rstrip().endswith("stopped"), out
