@@ -32,7 +32,7 @@ chromium:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium) || echo "chromium not installed: browser tests will skip outside CI"
 
 demo: install static
-	EARFUL_DATA_DIR=$(DEMO_DIR) $(BIN)/earful demo --host $(HOST) --port $(PORT)
+	EARFUL_DATA_DIR=$(DEMO_DIR) $(BIN)/earful demo --fresh --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check src tests bench

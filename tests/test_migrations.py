@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
+from earful.brands.service import create_brand
+from earful.connectors.replay import FileReplay
+from earful.db import transaction
+from earful.demo.generate import brands_config, write
 from earful.migrate import alembic_config, upgrade
-from earful.models import Base
+from earful.models import Base, Conversation
 from earful.models.search import include_object
+from earful.pipeline.runner import Pipeline
 
 
 def test_single_head(sqlite_engine: Engine) -> None:
@@ -28,3 +36,29 @@ def test_models_match_migrations(engine: Engine) -> None:
 
 def test_upgrade_is_idempotent(engine: Engine) -> None:
     upgrade(engine)  # a second run finds nothing to do and does not fail
+
+
+def test_subjects_left_empty_by_older_ingests_are_filled_in(engine: Engine, tmp_path: Path) -> None:
+    """The backfill gives each conversation the subject the ingest now writes itself."""
+    with transaction(engine) as session:
+        for cfg in brands_config():
+            create_brand(session, cfg["slug"], cfg["name"], cfg["keywords"], cfg["handles"])
+    corpus = tmp_path / "corpus.jsonl"
+    write(corpus, seed=4, posts=700)
+    Pipeline(engine).ingest(FileReplay(corpus, "jsonl", batch_size=100))
+    with engine.connect() as conn:
+        written = dict(conn.execute(select(Conversation.id, Conversation.subject)).all())
+    assert len(written) > 100 and all(written.values())
+
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "search_bulk_load")
+        conn.execute(update(Conversation).values(subject=None))  # as the old ingest left them
+        conn.execute(
+            update(Conversation).where(Conversation.id == min(written)).values(subject="kept")
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        filled = dict(conn.execute(select(Conversation.id, Conversation.subject)).all())
+    assert filled == {**written, min(written): "kept"}

@@ -40,7 +40,6 @@ def _conversation(
         brand_id=brand_id,
         identity_id=ident.id,
         status=status,
-        subject="dash",
         first_post_at=posts[0][0],
         last_post_at=posts[-1][0],
         post_count=len(posts),

@@ -7,23 +7,18 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from earful.auth.service import Principal, create_user
 from earful.brands.service import create_brand
-from earful.connectors.base import Actor
+from earful.connectors.base import Actor, Batch
 from earful.connectors.mastodon import Mastodon
 from earful.conversations import repository as conversations_repo
 from earful.db import transaction
-from earful.models import (
-    Conversation,
-    ConversationPost,
-    ConversationStatus,
-    Customer,
-    Identity,
-    Post,
-    Role,
-)
+from earful.models import Customer, Identity, Post, Role
+from earful.pipeline.runner import Pipeline
+from earful.pipeline.schema import PostIn
+from earful.pipeline.stages import NullClassifier
 from tests.fakes.network import FakeNetwork
 
 PASSWORD = "correct horse battery"
@@ -55,48 +50,44 @@ def complaint(
         user = create_user(
             s, f"jane@{slug}.example", "Jane Smith", PASSWORD, {brand.id: Role.AGENT}
         )
+        # Alice's post, stored by the ingest pipeline as a source of the brand would store
+        # it (the conversation, its status and subject are the pipeline's); the labels are
+        # what a classifier would say, and Alice is a known customer.
+        conn = s.connection()
+        post = PostIn(
+            network="mastodon",
+            external_id=f"{instance}/{sid}",
+            author_id=f"{instance}/acct/alice",
+            text=text,
+            created_at=when,
+            author_handle="alice",
+            author_name="Alice Doe",
+            language="en",
+        )
+        pipeline = Pipeline(engine, classifier=NullClassifier())
+        stored = pipeline.process(conn, Batch([post]), "tests", source_brand=brand.id, detect=False)
+        [(_, conv_id, post_id)] = stored.events
+        s.execute(
+            update(Post)
+            .where(Post.id == post_id)
+            .values(
+                sentiment="negative",
+                sentiment_score=-0.8,
+                intent="complaint",
+                urgency=2,
+            )
+        )
         customer = Customer(display_name="Alice Doe", email=email)
         s.add(customer)
         s.flush()
-        ident = Identity(
-            network="mastodon",
-            external_id=f"{instance}/acct/alice",
-            handle="alice",
-            display_name="Alice Doe",
-            customer_id=customer.id,
+        s.execute(
+            update(Identity)
+            .where(Identity.network == "mastodon", Identity.external_id == post.author_id)
+            .values(customer_id=customer.id)
         )
-        s.add(ident)
-        s.flush()
-        post = Post(
-            network="mastodon",
-            external_id=f"{instance}/{sid}",
-            identity_id=ident.id,
-            text=text,
-            created_at=when,
-            sentiment="negative",
-            sentiment_score=-0.8,
-            intent="complaint",
-            urgency=2,
-            language="en",
-        )
-        s.add(post)
-        s.flush()
-        conv = Conversation(
-            brand_id=brand.id,
-            identity_id=ident.id,
-            status=ConversationStatus.NEW,
-            subject=text[:200],
-            first_post_at=when,
-            last_post_at=when,
-            post_count=1,
-        )
-        s.add(conv)
-        s.flush()
-        s.add(ConversationPost(conversation_id=conv.id, post_id=post.id))
-        s.flush()
-        conversations_repo.refresh_states(s, [conv.id])
+        conversations_repo.refresh_states(s, [conv_id])
         agent = Principal(user.id, user.name, user.email, {brand.id: Role.AGENT})
-        return Desk(engine, brand.id, agent, conv.id, sid, base_url)
+        return Desk(engine, brand.id, agent, conv_id, sid, base_url)
 
 
 def mastodon_actors(base_url: str, timeout: float = 1.0):  # type: ignore[no-untyped-def]

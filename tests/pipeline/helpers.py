@@ -7,7 +7,15 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from earful.conversations.repository import export_rows
-from earful.models import Brand, DeadLetter, Identity, MentionCount, Post, Source
+from earful.models import (
+    Brand,
+    Conversation,
+    DeadLetter,
+    Identity,
+    MentionCount,
+    Post,
+    Source,
+)
 
 
 def canonical(engine: Engine) -> dict[str, Any]:
@@ -32,8 +40,10 @@ def canonical(engine: Engine) -> dict[str, Any]:
             ).all()
         )
         sources = sorted(conn.execute(select(Source.name, Source.cursor)).all())
+        subjects = dict(conn.execute(select(Conversation.id, Conversation.subject)).all())
         conversations = sorted(
-            (c["brand"], c["status"], c["customer"], tuple(c["posts"])) for c in export_rows(conn)
+            (c["brand"], c["status"], c["customer"], subjects[c["id"]] or "", tuple(c["posts"]))
+            for c in export_rows(conn)
         )
         # The spike detector's per-window counts commit with the posts: exact as well.
         counts = sorted(

@@ -7,19 +7,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from earful.auth.service import create_token, create_user
 from earful.brands.service import create_brand
+from earful.connectors.base import Batch
 from earful.conversations import repository as conversations_repo
 from earful.db import transaction
 from earful.models import (
     CannedReply,
-    Conversation,
-    ConversationPost,
-    ConversationStatus,
     ConversationTag,
-    Identity,
     Note,
     Post,
     Reply,
@@ -27,6 +24,9 @@ from earful.models import (
     Role,
     SavedView,
 )
+from earful.pipeline.runner import Pipeline
+from earful.pipeline.schema import PostIn
+from earful.pipeline.stages import NullClassifier
 from earful.web.app import create_app
 
 PASSWORD = "correct horse battery"
@@ -62,41 +62,30 @@ def add_conversation(
     sentiment: str | None = None,
     minutes_ago: int = 30,
 ) -> int:
+    """A customer's post, stored through the ingest pipeline (bound to the brand, as a
+    source of that brand would be): the conversation, its status and its subject are the
+    pipeline's. The labels are set as a classifier would have set them."""
     from sqlalchemy.orm import Session
 
     assert isinstance(session, Session)
-    when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    ident = Identity(
-        network=network, external_id=f"{author}-{brand_id}-{n}", handle=author, display_name=author
-    )
-    session.add(ident)
-    session.flush()
-    post = Post(
+    conn = session.connection()
+    post = PostIn(
         network=network,
         external_id=f"p-{brand_id}-{n}",
-        identity_id=ident.id,
+        author_id=f"{author}-{brand_id}-{n}",
         text=text,
-        created_at=when,
-        urgency=urgency,
-        sentiment=sentiment,
+        created_at=datetime.now(UTC) - timedelta(minutes=minutes_ago),
+        author_handle=author,
+        author_name=author,
         language="en",
     )
-    session.add(post)
-    session.flush()
-    conv = Conversation(
-        brand_id=brand_id,
-        identity_id=ident.id,
-        status=ConversationStatus.NEW,
-        subject=text[:200],
-        first_post_at=when,
-        last_post_at=when,
-        post_count=1,
+    pipeline = Pipeline(conn.engine, classifier=NullClassifier())
+    stored = pipeline.process(conn, Batch([post]), "tests", source_brand=brand_id, detect=False)
+    [(_, conv_id, post_id)] = stored.events
+    session.execute(
+        update(Post).where(Post.id == post_id).values(urgency=urgency, sentiment=sentiment)
     )
-    session.add(conv)
-    session.flush()
-    session.add(ConversationPost(conversation_id=conv.id, post_id=post.id))
-    session.flush()
-    return conv.id
+    return conv_id
 
 
 def build_world(engine: Engine, per_brand: int = 3) -> World:

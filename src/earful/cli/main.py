@@ -11,6 +11,7 @@ from earful.cli import (
     demo,
     ingest,
     listening,
+    run,
     serve,
     sources,
     users,
@@ -29,6 +30,9 @@ app = typer.Typer(
 app.command("init", help="Create or upgrade the database schema.")(ingest.init)
 app.command("ingest", help="Replay a file through the pipeline.")(ingest.ingest)
 app.command("serve", help="Serve the web inbox.")(serve.serve)
+app.command(
+    "run", help="The whole desk in one process: inbox, outbound queue, mail, live sources."
+)(run.run)
 app.command("demo", help="Load the demo corpus and serve the inbox.")(demo.demo)
 app.command("train", help="Train a classifier from ../shared/data.")(understanding_cli.train)
 app.command("eval", help="Score a classifier on a labeled TSV.")(understanding_cli.evaluate)

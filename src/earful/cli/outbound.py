@@ -6,10 +6,12 @@ import asyncio
 import signal
 import threading
 import time
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy import Engine
 
 from earful.cli.context import console, engine_or_exit, err_console, settings_or_exit
 from earful.db import transaction
@@ -26,6 +28,12 @@ from earful.models import JobState
 from earful.models.base import utcnow
 from earful.sources import actors
 
+if TYPE_CHECKING:
+    from aiosmtpd.controller import Controller
+
+    from earful.handoff.helpdesk import HelpScoutClient, ZendeskClient
+    from earful.handoff.mail import InboundHandler
+
 app = typer.Typer(no_args_is_help=True)
 mail_app = typer.Typer(no_args_is_help=True)
 
@@ -37,6 +45,79 @@ def _line(s: Summary) -> str:
         f"claimed {s.claimed}, sent {s.sent}, retrying {s.retried}, failed {s.failed}, "
         f"recovered {s.recovered}"
     )
+
+
+@dataclass
+class Outbound:
+    """The outbound worker and the helpdesks it pulls ticket updates from."""
+
+    engine: Engine
+    worker: OutboundWorker
+    zendesk: ZendeskClient | None
+    helpscout: HelpScoutClient | None
+
+
+def outbound(engine: Engine, secret_key: str, concurrency: int = 32) -> Outbound:
+    """The worker as configured: network actors from the brands' sources, helpdesk senders
+    from the handoff settings."""
+    handoff = HandoffSettings()
+    worker = OutboundWorker(
+        engine,
+        actors=actors.resolver(engine, secret_key),
+        senders=handoff_senders.senders(handoff),
+        limits=Limits(dict(DEFAULT_RULES)),
+        concurrency=concurrency,
+    )
+    return Outbound(
+        engine, worker, handoff_senders.zendesk(handoff), handoff_senders.helpscout(handoff)
+    )
+
+
+async def outbound_rounds(
+    out: Outbound,
+    stop: threading.Event,
+    *,
+    once: bool = False,
+    interval: float = 1.0,
+    sync_every: float = 60.0,
+) -> None:
+    """Round after round: recover stale sends, acknowledge, apply the compliment rules,
+    send what is due, pull ticket
+    updates every ``sync_every`` s; until ``stop`` is set (checked between rounds, and the
+    pause between two rounds ends at once) or, with ``once``, after one round."""
+    engine, worker = out.engine, out.worker
+    zendesk, helpscout = out.zendesk, out.helpscout
+    last_sync = 0.0
+    while True:
+        recovered = worker.recover()
+        with transaction(engine) as session:
+            acks = acknowledge.acknowledge_waiting(session, utcnow())
+            thanks = replies.compliment_round(session, utcnow())
+        summary = await worker.drain(idle_s=0.0)
+        summary.add(recovered)
+        if summary.claimed or summary.recovered or acks or thanks:
+            console.print(
+                _line(summary)
+                + (f", acknowledged {len(acks)}" if acks else "")
+                + (f", compliment rules queued {len(thanks)}" if thanks else "")
+            )
+        if (
+            sync_every
+            and (zendesk or helpscout)
+            and (once or time.monotonic() - last_sync >= sync_every)
+        ):
+            pulled = await sync.pull(engine, zendesk=zendesk, helpscout=helpscout)
+            last_sync = time.monotonic()
+            if pulled.posts or pulled.notes or once:
+                console.print(
+                    f"ticket updates: {pulled.posts} posts, {pulled.notes} notes from "
+                    f"{pulled.handoffs} handoffs ({pulled.deferred} deferred)"
+                )
+        if once or stop.is_set():
+            return
+        await asyncio.to_thread(stop.wait, interval)
+        if stop.is_set():
+            return
 
 
 @app.command("run")
@@ -52,52 +133,12 @@ def run(
     """Send queued replies, likes, reposts and handoffs; pull helpdesk updates back."""
     settings = settings_or_exit(database)
     engine = engine_or_exit(database)
-    handoff = HandoffSettings()
-    zendesk, helpscout = handoff_senders.zendesk(handoff), handoff_senders.helpscout(handoff)
-    worker = OutboundWorker(
-        engine,
-        actors=actors.resolver(engine, settings.secret_key),
-        senders=handoff_senders.senders(handoff),
-        limits=Limits(dict(DEFAULT_RULES)),
-        concurrency=concurrency,
-    )
+    out = outbound(engine, settings.secret_key, concurrency)
     stop = threading.Event()
     if not once:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-
-    async def loop() -> None:
-        last_sync = 0.0
-        while True:
-            recovered = worker.recover()
-            with transaction(engine) as session:
-                acks = acknowledge.acknowledge_waiting(session, utcnow())
-                thanks = replies.compliment_round(session, utcnow())
-            summary = await worker.drain(idle_s=0.0)
-            summary.add(recovered)
-            if summary.claimed or summary.recovered or acks or thanks:
-                console.print(
-                    _line(summary)
-                    + (f", acknowledged {len(acks)}" if acks else "")
-                    + (f", compliment rules queued {len(thanks)}" if thanks else "")
-                )
-            if (
-                sync_every
-                and (zendesk or helpscout)
-                and (once or time.monotonic() - last_sync >= sync_every)
-            ):
-                pulled = await sync.pull(engine, zendesk=zendesk, helpscout=helpscout)
-                last_sync = time.monotonic()
-                if pulled.posts or pulled.notes or once:
-                    console.print(
-                        f"ticket updates: {pulled.posts} posts, {pulled.notes} notes from "
-                        f"{pulled.handoffs} handoffs ({pulled.deferred} deferred)"
-                    )
-            if once or stop.is_set():
-                return
-            await asyncio.sleep(interval)
-
     try:
-        asyncio.run(loop())
+        asyncio.run(outbound_rounds(out, stop, once=once, interval=interval, sync_every=sync_every))
     except KeyboardInterrupt:
         err_console.print("stopped")
     finally:
@@ -205,13 +246,22 @@ def set_hours(
         )
 
 
-@mail_app.command("serve")
-def mail_serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="SMTP port.", min=1, max=65535)] = 2525,
-    database: Database = None,
-) -> None:
-    """Receive customers' email answers (Reply-To: reply+<token>@...) over SMTP."""
+@dataclass
+class MailListener:
+    """The SMTP server filing customers' email answers, running in its own thread."""
+
+    controller: Controller
+    handler: InboundHandler
+    host: str
+    port: int
+    reply_domain: str
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def start_mail(engine: Engine, host: str, port: int) -> MailListener:
+    """Start the SMTP listener (its own thread); OSError when the port cannot be bound."""
     try:
         from aiosmtpd.controller import Controller
     except ImportError:
@@ -219,12 +269,23 @@ def mail_serve(
         raise typer.Exit(2) from None
     from earful.handoff.mail import InboundHandler
 
-    engine = engine_or_exit(database)
     handoff = HandoffSettings()
     handler = InboundHandler(engine, handoff.secret_key)
     controller = Controller(handler, hostname=host, port=port)
     controller.start()
-    console.print(f"inbound mail on {host}:{port} for *@{handoff.reply_domain}")
+    return MailListener(controller, handler, host, port, handoff.reply_domain)
+
+
+@mail_app.command("serve")
+def mail_serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="SMTP port.", min=1, max=65535)] = 2525,
+    database: Database = None,
+) -> None:
+    """Receive customers' email answers (Reply-To: reply+<token>@...) over SMTP."""
+    engine = engine_or_exit(database)
+    mail = start_mail(engine, host, port)
+    console.print(f"inbound mail on {host}:{port} for *@{mail.reply_domain}")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -232,6 +293,6 @@ def mail_serve(
     except KeyboardInterrupt:
         pass
     finally:
-        controller.stop()
+        mail.stop()
         engine.dispose()
-        console.print(f"stopped; {handler.stored} messages filed")
+        console.print(f"stopped; {mail.handler.stored} messages filed")

@@ -3,6 +3,12 @@
 Three made-up brands; customers complain, ask, praise, mention a brand without tagging it
 (or misspell it), reply in threads that the brand answers, and one evening a negative
 burst spreads (an outage). Same seed, same bytes.
+
+``anchor`` (``earful demo`` passes the moment it starts) moves the whole corpus in time so
+that its newest post is a few minutes old: the inbox's clocks, ETAs and the dashboard
+then look like a live desk. The move is a whole number of spike-detector windows (15
+minutes), so every post keeps its place in its window and the loaded desk (conversations,
+statuses, alerts) is the same whenever the demo starts; only the times differ.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from typing import Any
 import orjson
 
 START = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
+# With an anchor: the newest post is this old, plus up to one STEP (the move is whole STEPs).
+LEAD = timedelta(minutes=2)
+STEP = timedelta(minutes=15)  # the spike detector's window (earful.alerts.spikes)
 NETWORKS = ("bluesky", "mastodon", "x", "reddit")
 
 
@@ -178,7 +187,29 @@ def _mention(rng: random.Random, brand: DemoBrand) -> str:
     return brand.keywords[-1]
 
 
-def generate(seed: int = 7, posts: int = 3000) -> Iterator[dict[str, Any]]:
+def generate(
+    seed: int = 7, posts: int = 3000, anchor: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """The corpus, in order. Without ``anchor`` it starts at :data:`START`; with one, the
+    same posts are moved so the newest is :data:`LEAD` to ``LEAD + STEP`` before it."""
+    if anchor is None:
+        for doc in _timeline(seed, posts):
+            yield _dated(doc, timedelta(0))
+        return
+    docs = list(_timeline(seed, posts))
+    newest = max(doc["created_at"] for doc in docs)
+    shift = STEP * ((anchor - LEAD - newest) // STEP)  # floored: never in the future
+    for doc in docs:
+        yield _dated(doc, shift)
+
+
+def _dated(doc: dict[str, Any], shift: timedelta) -> dict[str, Any]:
+    when: datetime = doc["created_at"] + shift
+    return {**doc, "created_at": when.astimezone(UTC).isoformat().replace("+00:00", "Z")}
+
+
+def _timeline(seed: int, posts: int) -> Iterator[dict[str, Any]]:
+    """The posts with their ``created_at`` as datetimes from :data:`START`."""
     rng = random.Random(seed)
     counter = 0
     clock = START
@@ -200,7 +231,7 @@ def generate(seed: int = 7, posts: int = 3000) -> Iterator[dict[str, Any]]:
             "id": f"{network}-{seed}-{counter}",
             "author": author,
             "text": text,
-            "created_at": when.isoformat().replace("+00:00", "Z"),
+            "created_at": when,
             "lang": "en",
             "reply_to": reply_to,
             "from_brand": from_brand,
@@ -287,11 +318,11 @@ def brands_config() -> list[dict[str, Any]]:
     ]
 
 
-def write(path: Path, seed: int = 7, posts: int = 3000) -> int:
+def write(path: Path, seed: int = 7, posts: int = 3000, anchor: datetime | None = None) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with path.open("wb") as f:
-        for p in generate(seed, posts):
+        for p in generate(seed, posts, anchor):
             f.write(orjson.dumps(p) + b"\n")
             n += 1
     return n

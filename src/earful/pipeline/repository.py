@@ -30,7 +30,14 @@ from earful.models import (
 from earful.models.base import utcnow
 from earful.models.search import sqlite_bulk_indexing
 from earful.pipeline.schema import Classified, PostIn, Rejected
-from earful.pipeline.stages import ConvKey, PostKey, RoutePlan, ThreadIndex, ThreadPlan
+from earful.pipeline.stages import (
+    ConvKey,
+    PostKey,
+    RoutePlan,
+    ThreadIndex,
+    ThreadPlan,
+    subject_of,
+)
 
 posts_t: Table = Post.__table__  # type: ignore[assignment]
 identities_t: Table = Identity.__table__  # type: ignore[assignment]
@@ -71,6 +78,7 @@ CONVERSATION_COLUMNS = (
     "post_count",
     "created_at",
     "root_post_id",
+    "subject",
 )
 CHUNK = 900  # keeps IN lists under every backend's bound-parameter limit
 
@@ -466,6 +474,7 @@ class IngestRepository:
                         len(posts),
                         now,
                         root,
+                        n.subject,
                     )
                 )
             ids.update(
@@ -522,7 +531,8 @@ class IngestRepository:
         return ids
 
     def _refresh(self, conversation_ids: Sequence[int]) -> None:
-        """Recompute post count, first/last post times and the customer from the members."""
+        """Recompute post count, first/last post times, the customer and the subject from
+        the members."""
         if not conversation_ids:
             return
         p = self._placeholder
@@ -540,20 +550,28 @@ class IngestRepository:
             f"last_post_at = {p} WHERE id = {p}",
             [(n, first, last, cid) for cid, n, first, last in agg],
         )
-        # The customer is the author of the earliest post not written by the brand.
-        starters = self._select(
-            "SELECT m.conversation_id, p.identity_id "
+        # The customer is the author of the earliest post not written by the brand, and
+        # that post's text is the subject: a parent that arrived late or a merge with an
+        # older thread changes both. Only the conversations where they changed are written.
+        firsts = self._select(
+            "SELECT f.conversation_id, f.identity_id, f.text, c.identity_id, c.subject FROM ("
+            "SELECT m.conversation_id, p.identity_id, p.text, row_number() OVER ("
+            "PARTITION BY m.conversation_id ORDER BY p.created_at, p.id) AS n "
             "FROM conversation_posts m JOIN posts p ON p.id = m.post_id "
-            "WHERE {keys} AND p.from_brand = false "
-            "ORDER BY m.conversation_id DESC, p.created_at DESC, p.id DESC",
+            "WHERE {keys} AND p.from_brand = false) f "
+            "JOIN conversations c ON c.id = f.conversation_id WHERE f.n = 1",
             "m.conversation_id",
             conversation_ids,
         )
-        customer = {cid: identity for cid, identity in starters}  # the last row wins
-        if customer:
+        changed = []
+        for cid, identity, text, had_identity, had_subject in firsts:
+            subject = subject_of(text)
+            if identity != had_identity or subject != had_subject:
+                changed.append((identity, subject, cid))
+        if changed:
             self.conn.exec_driver_sql(
-                f"UPDATE conversations SET identity_id = {p} WHERE id = {p}",
-                [(identity, cid) for cid, identity in customer.items()],
+                f"UPDATE conversations SET identity_id = {p}, subject = {p} WHERE id = {p}",
+                changed,
             )
 
     def dead_letters(self, origin: str, rejected: Sequence[Rejected]) -> int:

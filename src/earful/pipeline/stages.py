@@ -26,6 +26,7 @@ from earful.pipeline.schema import (
 
 MAX_TEXT_CHARS = 40_000  # far above any network's limit; longer is a broken payload
 MAX_ID_CHARS = 200
+SUBJECT_CHARS = 140  # a conversation's title in the inbox (the column holds 200)
 
 # Zero-width and bidi control characters that hide text or break matching; ZWJ (U+200D)
 # is kept because emoji sequences need it.
@@ -74,6 +75,64 @@ def _problem(post: PostIn) -> str | None:
     if len(post.text) > MAX_TEXT_CHARS:
         return f"text longer than {MAX_TEXT_CHARS} characters ({len(post.text)})"
     return None
+
+
+# ---------------------------------------------------------------- subject
+
+
+def subject_of(text: str, limit: int = SUBJECT_CHARS) -> str | None:
+    """A conversation's title from its first customer post: the text on one line (runs
+    of whitespace collapsed), at most ``limit`` characters.
+
+    Longer text is cut at the last space when one falls in the second half of the limit,
+    else between two graphemes, and ends with "…". Text that is only whitespace gives None.
+    """
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat or None
+    cut = limit - 1  # room for the ellipsis
+    space = flat.rfind(" ", 0, cut + 1)
+    if space >= limit // 2:
+        cut = space
+    else:
+        while cut > 1 and _inside_grapheme(flat, cut):
+            cut -= 1
+    body = flat[:cut].rstrip()
+    return (body.rstrip(",;:-") or body) + "…"
+
+
+_ZWJ = "\u200d"
+
+
+def _extends(ch: str) -> bool:
+    """``ch`` belongs to the grapheme before it: a combining mark, a variation selector,
+    a zero-width joiner, an emoji skin-tone modifier or an emoji tag character."""
+    code = ord(ch)
+    return (
+        ch == _ZWJ
+        or 0xFE00 <= code <= 0xFE0F
+        or 0xE0100 <= code <= 0xE01EF
+        or 0x1F3FB <= code <= 0x1F3FF
+        or 0xE0020 <= code <= 0xE007F
+        or unicodedata.category(ch) in ("Mn", "Mc", "Me")
+    )
+
+
+def _regional(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+
+def _inside_grapheme(text: str, at: int) -> bool:
+    """Cutting ``text`` before index ``at`` would split a grapheme (an accented letter, an
+    emoji sequence joined by ZWJ, a flag's pair of regional indicators)."""
+    if _extends(text[at]) or text[at - 1] == _ZWJ:
+        return True
+    if _regional(text[at]) and _regional(text[at - 1]):
+        run = 0  # regional indicators pair up from the start of their run
+        while at - run - 1 >= 0 and _regional(text[at - run - 1]):
+            run += 1
+        return run % 2 == 1
+    return False
 
 
 # ---------------------------------------------------------------- match
@@ -224,6 +283,8 @@ class NewConversation:
     network: str
     author_id: str
     first_post: PostKey
+    # The earliest customer post's text as a title (None: only the brand has spoken yet).
+    subject: str | None = None
 
 
 @dataclass(slots=True)
@@ -283,6 +344,7 @@ def thread(batch: Sequence[Classified], index: ThreadIndex) -> ThreadPlan:
     open_convs = dict(index.open_convs)
     new: list[NewConversation] = []
     members: list[tuple[PostKey, ConvKey]] = []
+    customer_posts: dict[PostKey, PostIn] = {}
 
     for c in batch:
         p = c.post
@@ -312,6 +374,8 @@ def thread(batch: Sequence[Classified], index: ThreadIndex) -> ThreadPlan:
             mine[brand] = conv
             members.append((me, conv))
         post_convs[me] = mine
+        if mine and not c.own_brand_ids:
+            customer_posts[me] = p
         if parent is not None and parent not in post_convs:
             # The parent has not arrived yet: when it does, it joins these conversations.
             waiting.setdefault(parent, []).extend(mine.items())
@@ -319,6 +383,18 @@ def thread(batch: Sequence[Classified], index: ThreadIndex) -> ThreadPlan:
     resolved = [(post, find(conv)) for post, conv in members]
     merges = sorted((k, find(k)) for k in alias if k > 0)
     kept_new = [n for n in new if find(n.key) == n.key]
+    # A new conversation holds only posts of this batch: its subject is known here (the
+    # store recomputes stored conversations' subjects, since older posts may join them).
+    first: dict[ConvKey, PostIn] = {}
+    for post, conv in resolved:
+        if conv < 0 and post in customer_posts:
+            said = customer_posts[post]
+            best = first.get(conv)
+            if best is None or said.created_at < best.created_at:
+                first[conv] = said
+    for n in kept_new:
+        if n.key in first:
+            n.subject = subject_of(first[n.key].text)
     return ThreadPlan(
         new_conversations=kept_new, members=list(dict.fromkeys(resolved)), merges=merges
     )

@@ -15,12 +15,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from earful.connectors import registry
-from earful.connectors.base import Connector, Health
+from earful.connectors.base import Connector, ConnectorError, Health, LiveConnector
 from earful.errors import BadInput
 from earful.models import Source
 from earful.pipeline.runner import IngestSummary, Pipeline
 from earful.sources import live, repository
-from earful.sources.crypto import seal, unseal
+from earful.sources.crypto import CredentialError, seal, unseal
 
 # Which settings of each kind are secrets (sealed), and which are plain options.
 SECRET_FIELDS: dict[str, frozenset[str]] = {
@@ -160,3 +160,34 @@ def run_source(
         source = get_source(session, source_id)
         connector = build_connector(source, secret_key, **overrides)
     return live.run(engine, connector, source_id, pipeline)
+
+
+def live_connectors(
+    engine: Engine, secret_key: str
+) -> tuple[list[tuple[int, str, LiveConnector]], list[tuple[str, str]]]:
+    """Every configured source that we listen to (not the webhooks, which the network
+    calls), built: ``[(id, name, connector)]``, and ``[(name, why)]`` for those that
+    cannot be built (a bad setting, credentials sealed with another key)."""
+    live: list[tuple[int, str, LiveConnector]] = []
+    broken: list[tuple[str, str]] = []
+    with Session(engine) as session:
+        for source in repository.listed(session):
+            if source.kind in PUSH_KINDS:
+                continue
+            try:
+                connector = build_connector(source, secret_key)
+            except (
+                SourceError,
+                ConnectorError,
+                CredentialError,
+                KeyError,
+                TypeError,
+                ValueError,
+            ) as exc:
+                broken.append((source.name, str(exc)))
+                continue
+            if not isinstance(connector, LiveConnector):
+                broken.append((source.name, f"a {source.kind} source is not heard live"))
+                continue
+            live.append((source.id, source.name, connector))
+    return live, broken
