@@ -26,13 +26,13 @@ from earful.handoff import tokens
 from earful.handoff.config import HandoffSettings
 from earful.models import ConversationPost, JobState, OutboundJob, Post, Source
 from earful.sources import service as sources
+from tests.engagement.helpers import complaint
 from tests.fakes.network import FakeNetwork
 from tests.fakes.network import serve as serve_fake
 from tests.handoff.fake_helpdesk import FakeZendesk
 from tests.handoff.fake_smtp import free_port
 from tests.protocol.fake_mastodon import FakeMastodon
 from tests.protocol.server import serve as serve_asgi
-from tests.engagement.helpers import complaint
 
 SECRET = "run-secret"
 

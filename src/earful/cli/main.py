@@ -16,6 +16,7 @@ from earful.cli import (
     sources,
     users,
 )
+from earful.cli import customers as customers_cli
 from earful.cli import engagement as engagement_cli
 from earful.cli import outbound as outbound_cli
 from earful.cli import understanding as understanding_cli
@@ -42,6 +43,7 @@ app.command("publish", help="Replay a file into the Redis Stream.")(worker_cli.p
 app.add_typer(brands.app, name="brands", help="Manage brands.")
 app.add_typer(sources.app, name="sources", help="Network sources: add, list, run, health.")
 app.add_typer(conversations.app, name="conversations", help="Inspect conversations.")
+app.add_typer(customers_cli.app, name="customers", help="A customer's data: export it, erase it.")
 app.add_typer(users.app, name="users", help="Manage agents and their roles.")
 app.add_typer(outbound_cli.app, name="outbound", help="Outbound jobs: run the sender, list, retry.")
 app.add_typer(

@@ -10,7 +10,7 @@ from earful.models.conversation import (
     ConversationPost,
     ConversationStatus,
 )
-from earful.models.customer import Customer, Identity
+from earful.models.customer import Customer, Erasure, Identity
 from earful.models.dead_letter import DeadLetter
 from earful.models.inbox import (
     CannedReply,
@@ -52,6 +52,7 @@ __all__ = [
     "Customer",
     "DeadLetter",
     "EngagementSettings",
+    "Erasure",
     "Handoff",
     "Identity",
     "JobKind",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
@@ -35,3 +37,31 @@ class Identity(Base):
         ForeignKey("customers.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def erasure_key(kind: str, network: str, external_id: str) -> str:
+    """The tombstone key of an account (``kind="author"``) or a post (``"post"``)."""
+    return hashlib.sha256(f"{kind}\0{network}\0{external_id}".encode()).hexdigest()
+
+
+TOKEN = re.compile(rb"[\w.@+-]{3,}")
+
+
+def marker_keys(raw: bytes) -> set[str]:
+    """Tombstone keys of the words of a raw record that cannot be parsed (a handle, an id,
+    an email in it): how a dead letter naming an erased customer is recognised."""
+    return {
+        erasure_key("marker", "", token.decode("utf-8", "replace").lower())
+        for token in set(TOKEN.findall(raw[:100_000]))
+    }
+
+
+class Erasure(Base):
+    """A tombstone: an erased customer's account or post, so that a replay or a late event
+    never brings it back. Only a hash of the network and id is kept, not the id itself."""
+
+    __tablename__ = "erasures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex
+    kind: Mapped[str] = mapped_column(String(16))  # "author" or "post"
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -23,6 +23,7 @@ from earful.models import (
     ConversationPost,
     ConversationStatus,
     DeadLetter,
+    Erasure,
     Identity,
     Post,
     Source,
@@ -284,6 +285,17 @@ class IngestRepository:
 
     def existing_posts(self, keys: Iterable[PostKey]) -> set[PostKey]:
         return set(self._ids(posts_t, keys))
+
+    def erased(self, keys: Iterable[str]) -> set[str]:
+        """Which of these tombstone keys (``erasure_key``) belong to an erased customer."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return set()
+        found: set[str] = set()
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            found.update(self.conn.scalars(select(Erasure.key).where(Erasure.key.in_(chunk))))
+        return found
 
     def thread_links(self, parents: set[PostKey], selves: set[PostKey]) -> ThreadIndex:
         """Conversations of stored parents, and of stored children of the batch's posts."""

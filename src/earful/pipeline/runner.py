@@ -15,9 +15,10 @@ from earful.connectors.base import Batch, Connector
 from earful.listening.compiler import paused_gc
 from earful.listening.service import build_matcher
 from earful.models import Brand
+from earful.models.customer import erasure_key, marker_keys
 from earful.pipeline import stages
 from earful.pipeline.repository import IngestRepository
-from earful.pipeline.schema import Rejected
+from earful.pipeline.schema import PostIn, Rejected
 from earful.pipeline.stages import BrandAccounts, Classifier, Matcher
 
 
@@ -30,6 +31,7 @@ class IngestSummary:
     skipped: int = 0
     unmatched: int = 0
     new_conversations: int = 0
+    erased: int = 0  # posts of erased customers, not stored again
     # (brand, conversation id, post id) of what arrived, for live views.
     events: list[tuple[int, int, int]] = field(default_factory=list)
     # Windows counted but not yet judged by the spike detector (see ``Pipeline.process``).
@@ -43,6 +45,7 @@ class IngestSummary:
         self.skipped += other.skipped
         self.unmatched += other.unmatched
         self.new_conversations += other.new_conversations
+        self.erased += other.erased
         merge_windows(self.windows, other.windows)
 
 
@@ -112,6 +115,36 @@ class Pipeline:
                 conn, batch, origin, source_id, source_brand, detect, identities or {}
             )
 
+    @staticmethod
+    def _without_erased(
+        repo: IngestRepository, posts: list[PostIn], out: IngestSummary
+    ) -> list[PostIn]:
+        keys = {
+            p: (
+                erasure_key("author", p.network, p.author_id),
+                erasure_key("post", p.network, p.external_id),
+            )
+            for p in posts
+        }
+        erased = repo.erased(k for pair in keys.values() for k in pair)
+        if not erased:
+            return posts
+        kept = [p for p in posts if not (set(keys[p]) & erased)]
+        out.erased += len(posts) - len(kept)
+        return kept
+
+    @staticmethod
+    def _rejected_without_erased(
+        repo: IngestRepository, rejected: list[Rejected], out: IngestSummary
+    ) -> list[Rejected]:
+        tokens = {r: marker_keys(r.raw) for r in rejected}
+        erased = repo.erased(k for keys in tokens.values() for k in keys)
+        if not erased:
+            return rejected
+        kept = [r for r in rejected if not (tokens[r] & erased)]
+        out.erased += len(rejected) - len(kept)
+        return kept
+
     def _process(
         self,
         conn: Connection,
@@ -128,8 +161,12 @@ class Pipeline:
         with _timed(clock, "normalize"):
             posts, rejected = stages.normalize(batch.posts)
             rejected = [*batch.rejected, *(_named(r) for r in rejected)]
+            if rejected:  # a bad record that names an erased customer is not kept either
+                rejected = self._rejected_without_erased(repo, rejected, out)
             out.dead_lettered = repo.dead_letters(origin, rejected)
 
+            # An erased customer's account or post never comes back (a replay, a late event).
+            posts = self._without_erased(repo, posts, out)
             # Idempotence: a post already stored (or twice in this batch) is a duplicate.
             seen = repo.existing_posts((p.network, p.external_id) for p in posts)
             fresh = []
