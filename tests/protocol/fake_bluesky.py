@@ -6,6 +6,10 @@ then keeps the socket open. ``drop_after`` closes the socket abruptly after N fr
 one connection (a network drop). PDS (XRPC): createSession, refreshSession, getPosts,
 searchPosts, createRecord, with the real error bodies (``ExpiredToken``,
 ``RateLimitExceeded`` with ``ratelimit-*`` headers, 5xx).
+
+The network goes on: :meth:`FakeBluesky.publish` is someone posting (a commit on the
+firehose, a record the PDS can resolve), and every ``createRecord`` of ours is a commit
+on the firehose too, as on the real network, where Jetstream carries every repo.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +65,50 @@ class FakeBluesky:
         if not self.search_pages:
             self.search_pages = [(SAMPLES / "searchPosts.json").read_bytes()]
 
+    # ------------------------------------------------------------ the network
+
+    def publish(self, did: str, text: str, reply_to: str | None = None) -> str:
+        """``did`` posts ``text`` (in reply to the post ``reply_to``): its at:// URI.
+
+        The commit goes on the firehose (Jetstream's JSON, ``time_us`` now) and the PDS
+        can resolve the record (``getPosts``); a reply carries the strong refs of its
+        parent and of its thread's root, as the app writes them."""
+        record: dict[str, Any] = {
+            "$type": "app.bsky.feed.post",
+            "createdAt": _now(),
+            "langs": ["en"],
+            "text": text,
+        }
+        if reply_to is not None:
+            parent = {"uri": reply_to, "cid": self.records[reply_to]["cid"]}
+            root = (self.records[reply_to]["value"].get("reply") or {}).get("root") or parent
+            record["reply"] = {"root": root, "parent": parent}
+        uri, _ = self._commit(did, "app.bsky.feed.post", record)
+        return uri
+
+    def _commit(self, did: str, collection: str, record: dict[str, Any]) -> tuple[str, str]:
+        """A new record in ``did``'s repo, seen on the firehose: ``(uri, cid)``."""
+        rkey = f"3l{secrets.token_hex(5)}"
+        cid = "bafyrei" + secrets.token_hex(26)
+        uri = f"at://{did}/{collection}/{rkey}"
+        self.records[uri] = {"cid": cid, "value": record}
+        last = max((_doc(raw).get("time_us", 0) for raw in self.events), default=0)
+        event = {
+            "did": did,
+            "time_us": max(time.time_ns() // 1000, last + 1),
+            "kind": "commit",
+            "commit": {
+                "rev": "3l" + secrets.token_hex(6),
+                "operation": "create",
+                "collection": collection,
+                "rkey": rkey,
+                "record": record,
+                "cid": cid,
+            },
+        }
+        self.events.append(orjson.dumps(event))
+        return uri, cid
+
     # ------------------------------------------------------------ Jetstream
 
     async def subscribe(self, ws: WebSocket) -> None:
@@ -97,11 +146,7 @@ class FakeBluesky:
             else:
                 await ws.send_text(raw.decode())
             sent += 1
-        try:
-            while True:  # live: nothing new; keep the socket open like the real one
-                await asyncio.sleep(3600)
-        except (WebSocketDisconnect, asyncio.CancelledError):
-            return
+        await _until_closed(ws)
 
     # ------------------------------------------------------------ XRPC
 
@@ -233,10 +278,7 @@ class FakeBluesky:
                     {"error": "InvalidRequest", "message": f"bad strong ref {ref}"},
                     status_code=400,
                 )
-        rkey = f"3l{secrets.token_hex(5)}"
-        uri = f"at://{self.did}/{body['collection']}/{rkey}"
-        cid = "bafyrei" + secrets.token_hex(26)
-        self.records[uri] = {"cid": cid, "value": record}
+        uri, cid = self._commit(self.did, body["collection"], record)
         return JSONResponse(
             {
                 "uri": uri,
@@ -267,6 +309,10 @@ class FakeBluesky:
         )
 
 
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def _doc(raw: bytes) -> dict[str, Any]:
     try:
         doc = orjson.loads(raw)
@@ -283,3 +329,13 @@ def _strong_refs(record: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(record.get("subject"), dict):
         refs.append(record["subject"])
     return refs
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    """Keep the socket open like the real server, until the client closes it (a handler
+    left sleeping would hold the server's shutdown for its whole grace period)."""
+    try:
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass  # what a client sends (Jetstream's options updates) changes nothing here
+    except (WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
+        return

@@ -5,6 +5,7 @@ The stream is live: it does not replay. ``script`` is what happens on the server
 each connection streams from where the server's clock is, and ``drop_after`` / ``outage``
 make a connection die after N events with the next M events happening while nobody
 listens (they are only visible through the REST timelines, as on a real server).
+:meth:`FakeMastodon.publish` is someone posting now: the next connection streams it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -57,11 +59,12 @@ def status(
     reblog: dict[str, Any] | None = None,
     quote: dict[str, Any] | None = None,
     visibility: str = "public",
+    created_at: str = "2024-11-23T13:53:20.000Z",
 ) -> dict[str, Any]:
     sid = str(next(_ids))
     return {
         "id": sid,
-        "created_at": "2024-11-23T13:53:20.000Z",
+        "created_at": created_at,
         "in_reply_to_id": in_reply_to["id"] if in_reply_to else None,
         "in_reply_to_account_id": in_reply_to["account"]["id"] if in_reply_to else None,
         "sensitive": False,
@@ -87,6 +90,10 @@ def status(
         "card": None,
         "poll": None,
     }
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def sample_script() -> list[tuple[str, Any]]:
@@ -128,6 +135,19 @@ class FakeMastodon:
     rate_limit_next: int = 0
     fail_next: int = 0
     requests: list[str] = field(default_factory=list)
+
+    def publish(
+        self,
+        text: str,
+        acct: str = "traveller@social.example",
+        account_id: str = "109000000000000001",
+        in_reply_to_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Someone posts ``text`` now (in reply to the status ``in_reply_to_id``)."""
+        parent = self.statuses[in_reply_to_id] if in_reply_to_id else None
+        new = status(text, acct, account_id, in_reply_to=parent, created_at=_now())
+        self.script.append(("update", new))
+        return new
 
     def _happen(self, event: str, payload: Any) -> None:
         if event in ("update", "status.update"):
@@ -178,11 +198,7 @@ class FakeMastodon:
             self._happen(event, payload)
             self.clock += 1
             await ws.send_text(orjson.dumps(self._frame(event, payload, stream)).decode())
-        try:
-            while True:
-                await asyncio.sleep(3600)
-        except (WebSocketDisconnect, asyncio.CancelledError):
-            return
+        await _until_closed(ws)
 
     def _outage(self) -> None:
         for event, payload in self.script[self.clock : self.clock + self.outage]:
@@ -282,6 +298,7 @@ class FakeMastodon:
             "999",
             in_reply_to=parent,
             visibility=body.get("visibility", "public"),
+            created_at=_now(),
         )
         self.statuses[new["id"]] = new
         if key:
@@ -322,3 +339,13 @@ class FakeMastodon:
                 Route("/api/v1/statuses/{id}/reblog", self.reblog, methods=["POST"]),
             ]
         )
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    """Keep the socket open like the real server, until the client closes it (a handler
+    left sleeping would hold the server's shutdown for its whole grace period)."""
+    try:
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass  # what a client sends (Jetstream's options updates) changes nothing here
+    except (WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
+        return
