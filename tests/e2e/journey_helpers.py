@@ -259,7 +259,7 @@ def row(page: Any, conv_id: int) -> Any:
 
 def select_row(page: Any, conv_id: int) -> None:
     """Click the row (not its link): the keyboard shortcuts act on the selected row."""
-    row(page, conv_id).locator("td.prio").click()
+    row(page, conv_id).locator("td.sla").click()
     page.locator(f'tr.row.selected[data-id="{conv_id}"]').wait_for()
 
 

@@ -39,6 +39,25 @@ def priority(key: float, now: datetime, target_minutes: int) -> float:
     return (key + now.timestamp()) / target
 
 
+def duration_words(minutes: int) -> str:
+    """12 min, 3 h, 2 h 5 min, 4 days: how long, as people say it."""
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h" if rest == 0 or hours >= 10 else f"{hours} h {rest} min"
+    return f"{round(minutes / 1440)} days"
+
+
+def sla_words(waiting: bool, waited: int, target_minutes: int) -> str:
+    """The service-level clock as an agent reads it."""
+    if not waiting:
+        return "answered"
+    if waited > target_minutes:
+        return f"overdue {duration_words(waited - target_minutes)}"
+    return f"due in {duration_words(target_minutes - waited)}"
+
+
 def sla(waiting_since: datetime | None, now: datetime, target_minutes: int) -> tuple[int, bool]:
     """(minutes waited, overdue?) of a conversation waiting for the brand."""
     if waiting_since is None:

@@ -24,6 +24,11 @@ class ConversationSummary(BaseModel):
     priority: float
     waited_minutes: int
     overdue: bool
+    waiting: bool = Field(description="the customer is waiting for the brand's answer")
+    target_minutes: int = Field(description="the brand's first-response target")
+    sla: str = Field(
+        description='the service-level clock in words: "due in 12 min", "overdue 3 h", "answered"'
+    )
     assignee_id: int | None
     assignee: str | None
     tags: list[str]
