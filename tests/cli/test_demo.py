@@ -129,7 +129,15 @@ def test_earful_demo_loads_a_corpus_whose_newest_posts_are_minutes_old(env: Path
     newest, stored = _newest_and_count(engine)
     assert before - LEAD - STEP < newest <= after - LEAD
     corpus = [orjson.loads(line) for line in (env / "data" / "demo-corpus.jsonl").open("rb")]
-    assert len(corpus) == 500 and stored > 300
+    customers = [d for d in corpus if not d["from_brand"]]
+    assert len(corpus) > 500 and stored > 300  # 500 posts and the team's answers
+    assert len([d for d in corpus if "-team-" not in d["id"]]) == 500
+    # The desk opens on a backlog of the last hours, not on days of unanswered posts.
+    with engine.connect() as conn:
+        waiting = conn.scalar(
+            select(func.count()).select_from(Conversation).where(Conversation.status == "new")
+        )
+    assert 0 < (waiting or 0) < len(customers) / 3
 
     again = runner.invoke(app, ["demo", "--no-serve", "--posts", "500"])
     assert again.exit_code == 0, again.output
@@ -153,3 +161,23 @@ def test_fresh_never_deletes_a_configured_database(
     refused = CliRunner().invoke(app, ["demo", "--no-serve", "--fresh"])
     assert refused.exit_code == 2
     assert "only deletes the embedded SQLite database" in refused.output
+
+
+def test_the_demo_team_answers_the_old_mentions_and_leaves_the_last_hours_waiting() -> None:
+    docs = list(generate(seed=7, posts=3000, anchor=ANCHOR, team=True))
+    plain = list(generate(seed=7, posts=3000, anchor=ANCHOR))
+    assert docs[: len(plain)] == plain  # the same corpus, the team's answers after it
+    answers = docs[len(plain) :]
+    ids = {d["id"] for d in plain}
+    assert answers and all(a["from_brand"] and a["reply_to"] in ids for a in answers)
+    end = max(_when(d) for d in plain)
+    team_answered = {a["reply_to"] for a in answers}
+    answered = {d["reply_to"] for d in docs if d["from_brand"]}
+    mentions = [d for d in plain if not d["from_brand"] and d["reply_to"] is None]
+    old = [m for m in mentions if _when(m) < end - timedelta(hours=2, minutes=15)]
+    recent = [m for m in mentions if _when(m) > end - timedelta(minutes=20)]
+    assert recent and not any(m["id"] in team_answered for m in recent)  # they wait
+    # About two in three mentions are about a brand (the rest is noise nobody answers):
+    # those that are old all have an answer now.
+    assert sum(m["id"] in answered for m in old) > 0.6 * len(old)
+    assert all(_when(a) <= end - timedelta(minutes=15) for a in answers)

@@ -55,7 +55,7 @@ def demo(
             "load (`earful demo --fresh` starts over from now)"
         )
     corpus = settings.data_dir / "demo-corpus.jsonl"
-    write(corpus, seed=7, posts=posts, anchor=utcnow())
+    write(corpus, seed=7, posts=posts, anchor=utcnow(), team=True)
     console.print(f"demo corpus: {corpus}")
     ingest_cmd.ingest(corpus, fmt="jsonl", database=None)
     with transaction(engine) as session:

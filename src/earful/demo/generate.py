@@ -188,24 +188,70 @@ def _mention(rng: random.Random, brand: DemoBrand) -> str:
 
 
 def generate(
-    seed: int = 7, posts: int = 3000, anchor: datetime | None = None
+    seed: int = 7, posts: int = 3000, anchor: datetime | None = None, team: bool = False
 ) -> Iterator[dict[str, Any]]:
     """The corpus, in order. Without ``anchor`` it starts at :data:`START`; with one, the
-    same posts are moved so the newest is :data:`LEAD` to ``LEAD + STEP`` before it."""
-    if anchor is None:
-        for doc in _timeline(seed, posts):
-            yield _dated(doc, timedelta(0))
-        return
+    same posts are moved so the newest is :data:`LEAD` to ``LEAD + STEP`` before it.
+
+    ``team`` adds the brands' answers a working support team would have given: every
+    mention older than about two hours is answered, so the desk opens on a backlog of
+    the last hours, not on two days of silence (the demo uses it; the rest of the corpus
+    is the same posts in the same order)."""
     docs = list(_timeline(seed, posts))
-    newest = max(doc["created_at"] for doc in docs)
-    shift = STEP * ((anchor - LEAD - newest) // STEP)  # floored: never in the future
+    if team:
+        docs += list(_team_answers(docs, seed))
+    shift = timedelta(0)
+    if anchor is not None:
+        newest = max(doc["created_at"] for doc in docs)
+        shift = STEP * ((anchor - LEAD - newest) // STEP)  # floored: never in the future
     for doc in docs:
         yield _dated(doc, shift)
 
 
+def _team_answers(docs: list[dict[str, Any]], seed: int) -> Iterator[dict[str, Any]]:
+    """A signed answer to each thread whose last word is a customer's, 5 to 120 minutes
+    after it, when that moment is at least a quarter hour before the corpus ends."""
+    rng = random.Random(seed * 7919 + 1)
+    brands = {b.slug: b for b in BRANDS}
+    by_id = {d["id"]: d for d in docs}
+
+    def root_of(doc: dict[str, Any]) -> dict[str, Any]:
+        while doc.get("reply_to") in by_id:
+            doc = by_id[doc["reply_to"]]
+        return doc
+
+    last: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        root = root_of(doc)
+        if root.get("_brand") is None:
+            continue
+        seen = last.get(root["id"])
+        if seen is None or doc["created_at"] >= seen["created_at"]:
+            last[root["id"]] = doc
+    end = max(d["created_at"] for d in docs) - timedelta(minutes=15)
+    for n, (root_id, doc) in enumerate(sorted(last.items())):
+        if doc["from_brand"]:
+            continue
+        when = doc["created_at"] + timedelta(minutes=5 + rng.expovariate(1 / 40) % 115)
+        if when > end:
+            continue
+        brand = brands[by_id[root_id]["_brand"]]
+        yield {
+            "network": doc["network"],
+            "id": f"{doc['network']}-{seed}-team-{n}",
+            "author": {"id": brand.handle, "handle": brand.handle, "name": brand.name},
+            "text": rng.choice(brand.agent_replies) + " ^" + rng.choice(("JS", "MK", "AL")),
+            "created_at": when,
+            "lang": "en",
+            "reply_to": doc["id"],
+            "from_brand": True,
+        }
+
+
 def _dated(doc: dict[str, Any], shift: timedelta) -> dict[str, Any]:
     when: datetime = doc["created_at"] + shift
-    return {**doc, "created_at": when.astimezone(UTC).isoformat().replace("+00:00", "Z")}
+    kept = {k: v for k, v in doc.items() if not k.startswith("_")}
+    return {**kept, "created_at": when.astimezone(UTC).isoformat().replace("+00:00", "Z")}
 
 
 def _timeline(seed: int, posts: int) -> Iterator[dict[str, Any]]:
@@ -285,6 +331,7 @@ def _timeline(seed: int, posts: int) -> Iterator[dict[str, Any]]:
         if rng.random() < 0.1:
             text = text.upper() if "!" in text else text + " #customerservice"
         p = post(network, _author(rng, network), text, clock)
+        p["_brand"] = brand.slug  # whom it is about (kept out of the corpus file)
         yield p
         if rng.random() < 0.6:
             open_threads.append((p, brand))
@@ -318,11 +365,17 @@ def brands_config() -> list[dict[str, Any]]:
     ]
 
 
-def write(path: Path, seed: int = 7, posts: int = 3000, anchor: datetime | None = None) -> int:
+def write(
+    path: Path,
+    seed: int = 7,
+    posts: int = 3000,
+    anchor: datetime | None = None,
+    team: bool = False,
+) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with path.open("wb") as f:
-        for p in generate(seed, posts, anchor):
+        for p in generate(seed, posts, anchor, team):
             f.write(orjson.dumps(p) + b"\n")
             n += 1
     return n
