@@ -57,6 +57,14 @@ def alert_of_b(engine: Engine, w: World) -> str:
         return str(conn.scalar(select(func.max(Alert.id)).where(Alert.brand_id == w.brand_b)))
 
 
+def query_of_b(engine: Engine, w: World) -> str:
+    """A listening query of brand B (the admin pages take its id)."""
+    from earful.listening.service import add_query
+
+    with transaction(engine) as s:
+        return str(add_query(s, w.brand_b, "b-mentions", "bolt").id)
+
+
 def job_of_b(engine: Engine, w: World) -> str:
     """A failed outbound job of brand B (the engagement routes take a job id)."""
     with transaction(engine) as s:
@@ -166,6 +174,8 @@ def test_every_route_hides_brand_b(engine: Engine, world: World) -> None:
     params = b_params(world)
     params["job_id"] = job_of_b(engine, world)
     params["alert_id"] = alert_of_b(engine, world)
+    params["member_id"] = str(world.users["bob"])
+    params["query_id"] = query_of_b(engine, world)
     before = snapshot_b(engine, world)
     walked = 0
     for method, path, route in routes(c.app):

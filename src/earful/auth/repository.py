@@ -103,3 +103,14 @@ def brand_ids_of(session: Session, user_id: int) -> list[int]:
             .order_by(Membership.brand_id)
         )
     )
+
+
+def members_with_roles(session: Session, brand_id: int) -> list[tuple[int, str, str, Role]]:
+    """(user id, name, email, role) of a brand's active members, by name."""
+    rows = session.execute(
+        select(User.id, User.name, User.email, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.brand_id == brand_id, User.is_active.is_(True))
+        .order_by(User.name)
+    ).all()
+    return [(uid, name, email, role) for uid, name, email, role in rows]

@@ -224,3 +224,11 @@ def revoke_token(session: Session, user_id: int, token_id: int) -> None:
         raise NotFound("no such token")
     session.delete(token)
     session.flush()
+
+
+def remove_member(session: Session, user_id: int, brand_id: int) -> None:
+    member = repository.membership(session, user_id, brand_id)
+    if member is None:
+        raise NotFound("no such member of this brand")
+    session.delete(member)
+    session.flush()

@@ -67,3 +67,49 @@ def access_brand(
         raise NotFound("no such brand")
     access_brand_id(principal, brand.id, need)
     return brand
+
+
+def split_list(text: str) -> list[str]:
+    """Keywords typed one a line or comma-separated, trimmed, without duplicates."""
+    seen: list[str] = []
+    for part in re.split(r"[\n,]", text or ""):
+        word = " ".join(part.split())
+        if word and word.lower() not in (s.lower() for s in seen):
+            seen.append(word)
+    return seen
+
+
+def parse_handles(text: str) -> dict[str, list[str]]:
+    """``x:AcmeHelp, mastodon:acme@social.example`` → {network: [handles]}."""
+    handles: dict[str, list[str]] = {}
+    for item in split_list(text):
+        network, sep, handle = item.partition(":")
+        if not sep or not network.strip() or not handle.strip():
+            raise BrandError(f"{item!r}: write a handle as network:handle, e.g. x:AcmeHelp")
+        handles.setdefault(network.strip().lower(), []).append(handle.strip().lstrip("@"))
+    return handles
+
+
+def update_brand(
+    session: Session,
+    brand: Brand,
+    *,
+    name: str | None = None,
+    keywords: list[str] | None = None,
+    handles: dict[str, list[str]] | None = None,
+) -> Brand:
+    """Rename a brand or change what it is called and where it answers (the matcher and
+    the brand's own-account check follow on the next batch)."""
+    if name is not None:
+        name = " ".join(name.split())
+        if not name or len(name) > 200:
+            raise BrandError("a brand's name is 1 to 200 characters")
+        brand.name = name
+    if keywords is not None:
+        if not keywords:
+            raise BrandError("a brand needs at least one keyword (its name, say)")
+        brand.keywords = keywords
+    if handles is not None:
+        brand.handles = handles
+    session.flush()
+    return brand

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from earful.models import Brand, ListeningQuery
+from earful.models import Brand, Conversation, ConversationPost, Identity, ListeningQuery, Post
 
 
 def by_id(session: Session, query_id: int) -> ListeningQuery | None:
@@ -56,3 +57,41 @@ def listening_texts(session: Session, brand_id: int) -> list[str]:
             .order_by(ListeningQuery.id)
         )
     )
+
+
+def get_readable(session: Session, query_id: int, brand_ids: list[int]) -> ListeningQuery | None:
+    return session.scalar(
+        select(ListeningQuery).where(
+            ListeningQuery.id == query_id, ListeningQuery.brand_id.in_(brand_ids)
+        )
+    )
+
+
+def recent_brand_posts(
+    session: Session, brand_id: int, since: datetime, limit: int = 500
+) -> list[tuple[int, str, str, str | None, str | None, datetime]]:
+    """(conversation id, network, text, author handle, language, time) of the customer
+    posts threaded into the brand's conversations since ``since``: what a query's preview
+    runs on (never another brand's posts)."""
+    rows = session.execute(
+        select(
+            ConversationPost.conversation_id,
+            Post.network,
+            Post.text,
+            Identity.handle,
+            Post.language,
+            Post.created_at,
+        )
+        .join(Post, Post.id == ConversationPost.post_id)
+        .join(Conversation, Conversation.id == ConversationPost.conversation_id)
+        .join(Identity, Identity.id == Post.identity_id)
+        .where(
+            Conversation.brand_id == brand_id,
+            Post.created_at >= since,
+            Post.from_brand.is_(False),
+            Post.deleted_at.is_(None),
+        )
+        .order_by(Post.created_at.desc())
+        .limit(limit)
+    ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, select
 from starlette.datastructures import URL
 
+from earful.admin import endpoints as admin_endpoints
 from earful.alerts import endpoints as alerts_endpoints
 from earful.alerts.schemas import alert_out
 from earful.audit import endpoints as audit_endpoints
@@ -149,6 +150,7 @@ def create_app(
         audit_endpoints.api,
         public_endpoints.html,
         public_endpoints.api,
+        admin_endpoints.html,
         dashboard_endpoints.html,
         dashboard_endpoints.api,
     ):
