@@ -66,6 +66,26 @@ def conversation_of(engine: Engine, external_id: str) -> tuple[int, int]:
         return conv.id, conv.brand_id
 
 
+def page_feed_delivered(engine: Engine, graph_url: str) -> None:
+    """The brand's Meta source, and a signed page-feed delivery to its webhook."""
+    sid = make_source(
+        engine,
+        "meta",
+        {
+            "app_secret": APP_SECRET,
+            "verify_token": "vt-123",
+            "page_token": "page-token",
+            "page_id": "104680012345678",
+            "graph_url": graph_url,
+        },
+    )
+    app = FastAPI()
+    app.include_router(meta.router(engine, SECRET, graph_url=graph_url))
+    body = delivery("meta_page_feed.json")
+    r = TestClient(app).post(f"/webhooks/meta/{sid}", content=body, headers=signed(body))
+    assert r.status_code == 200, r.text
+
+
 def drain(engine: Engine) -> None:
     worker = OutboundWorker(engine, actors=actors.resolver(engine, SECRET))
     asyncio.run(worker.drain(idle_s=0.0))
@@ -75,21 +95,7 @@ def test_a_facebook_comment_gets_a_signed_reply_and_a_like_exactly_once(
     engine: Engine, graph: tuple[FakeGraph, str]
 ) -> None:
     fake, url = graph
-    sid = make_source(
-        engine,
-        "meta",
-        {
-            "app_secret": APP_SECRET,
-            "verify_token": "vt-123",
-            "page_token": "page-token",
-            "page_id": "104680012345678",
-            "graph_url": url,
-        },
-    )
-    app = FastAPI()
-    app.include_router(meta.router(engine, SECRET, graph_url=url))
-    body = delivery("meta_page_feed.json")
-    assert TestClient(app).post(f"/webhooks/meta/{sid}", content=body, headers=signed(body))
+    page_feed_delivered(engine, url)
     conv_id, brand_id = conversation_of(engine, COMMENT)
     jo = agent_of(engine, brand_id)
     with transaction(engine) as s:
@@ -115,21 +121,7 @@ def test_a_meta_dm_handoff_is_a_private_reply_to_the_comment(
     engine: Engine, graph: tuple[FakeGraph, str]
 ) -> None:
     fake, url = graph
-    sid = make_source(
-        engine,
-        "meta",
-        {
-            "app_secret": APP_SECRET,
-            "verify_token": "vt-123",
-            "page_token": "page-token",
-            "page_id": "104680012345678",
-            "graph_url": url,
-        },
-    )
-    app = FastAPI()
-    app.include_router(meta.router(engine, SECRET, graph_url=url))
-    body = delivery("meta_page_feed.json")
-    TestClient(app).post(f"/webhooks/meta/{sid}", content=body, headers=signed(body))
+    page_feed_delivered(engine, url)
     conv_id, brand_id = conversation_of(engine, COMMENT)
     jo = agent_of(engine, brand_id)
     with transaction(engine) as s:

@@ -63,6 +63,23 @@ def create_brand(
     return back(brand.slug, f"Brand {brand.name} created: you are its admin.")
 
 
+def _settings_context(db: Db, principal: CurrentUser, slug: str) -> dict[str, object]:
+    brand = service.admin_brand(db, principal, slug)
+    s = service.engagement_of(db, brand)
+    return {
+        "brand": brand,
+        "s": s,
+        "rules": s.compliment_rules or {},
+        "days": [(d, service.day_text((s.hours or {}).get(d))) for d in hours.DAYS],
+        "always": not s.hours,
+        "members": service.members_of(db, brand),
+        "roles": [r.value for r in Role],
+        "handles": ", ".join(
+            f"{net}:{h}" for net, hs in sorted((brand.handles or {}).items()) for h in hs
+        ),
+    }
+
+
 @html.get("/brands/{slug}/settings", response_class=HTMLResponse)
 def settings_page(
     request: Request,
@@ -70,29 +87,9 @@ def settings_page(
     principal: CurrentUser,
     slug: str,
     saved: str = "",
-    password_for: str = "",
-    password: str = "",
 ) -> Response:
-    brand = service.admin_brand(db, principal, slug)
-    s = service.engagement_of(db, brand)
-    rules = s.compliment_rules or {}
-    return render(
-        request,
-        "settings.html",
-        {
-            "brand": brand,
-            "s": s,
-            "rules": rules,
-            "days": [(d, service.day_text((s.hours or {}).get(d))) for d in hours.DAYS],
-            "always": not s.hours,
-            "members": service.members_of(db, brand),
-            "roles": [r.value for r in Role],
-            "saved": saved[:300],
-            "handles": ", ".join(
-                f"{net}:{h}" for net, hs in sorted((brand.handles or {}).items()) for h in hs
-            ),
-        },
-    )
+    context = _settings_context(db, principal, slug)
+    return render(request, "settings.html", {**context, "saved": saved[:300]})
 
 
 @html.post("/brands/{slug}/settings/brand")
@@ -186,24 +183,14 @@ def add_member(
     if added.password is None:
         return back(slug, f"{added.email} is now {wanted.value}.", "team")
     # A new account: its password is shown once, on this page, never stored in clear.
-    brand = service.admin_brand(db, principal, slug)
-    s = service.engagement_of(db, brand)
+    context = _settings_context(db, principal, slug)
     return render(
         request,
         "settings.html",
         {
-            "brand": brand,
-            "s": s,
-            "rules": s.compliment_rules or {},
-            "days": [(d, service.day_text((s.hours or {}).get(d))) for d in hours.DAYS],
-            "always": not s.hours,
-            "members": service.members_of(db, brand),
-            "roles": [r.value for r in Role],
+            **context,
             "saved": f"Account {added.email} created as {wanted.value}.",
             "new_password": (added.email, added.password),
-            "handles": ", ".join(
-                f"{net}:{h}" for net, hs in sorted((brand.handles or {}).items()) for h in hs
-            ),
         },
         headers={"Cache-Control": "no-store"},
     )

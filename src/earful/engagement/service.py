@@ -119,40 +119,31 @@ def queue_job(
 # ------------------------------------------------------------------ replies
 
 
-def enqueue_reply(session: Session, principal: Principal, reply: Reply) -> OutboundJob:
-    """Queue the send of an inbox reply that is (now) ``queued``: signed, checked, threaded."""
-    conv = access_conversation(session, principal, reply.conversation_id, Role.AGENT)
-    signed = check_reply(session, principal, conv, reply.text)
-    post = _target(session, conv)
-    return queue_job(
-        session,
-        conv,
-        conv.brand_id,
-        JobKind.REPLY,
-        post.network,
-        target=post.external_id,
-        text=signed,
-        author_id=principal.user_id,
-        reply_id=reply.id,
-        key=f"reply-{reply.id}",
-    )
-
-
-def reply(session: Session, principal: Principal, conv_id: int, text: str) -> OutboundJob:
-    """A public signed reply straight to the queue (the API; the inbox goes through Reply)."""
+def _signed_reply(
+    session: Session, principal: Principal, conv_id: int, text: str, **fields: object
+) -> OutboundJob:
+    """A public reply signed by the agent, checked for the network, to its newest post."""
     conv = access_conversation(session, principal, conv_id, Role.AGENT)
     signed = check_reply(session, principal, conv, text)
     post = _target(session, conv)
     return queue_job(
-        session,
-        conv,
-        conv.brand_id,
-        JobKind.REPLY,
-        post.network,
-        target=post.external_id,
-        text=signed,
-        author_id=principal.user_id,
-    )
+        session, conv, conv.brand_id, JobKind.REPLY, post.network,
+        target=post.external_id, text=signed, author_id=principal.user_id,
+        **fields,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def enqueue_reply(session: Session, principal: Principal, reply: Reply) -> OutboundJob:
+    """Queue the send of an inbox reply that is (now) ``queued``: signed, checked, threaded."""
+    return _signed_reply(
+        session, principal, reply.conversation_id, reply.text,
+        reply_id=reply.id, key=f"reply-{reply.id}",
+    )  # fmt: skip
+
+
+def reply(session: Session, principal: Principal, conv_id: int, text: str) -> OutboundJob:
+    """A public signed reply straight to the queue (asking for the preferred channel)."""
+    return _signed_reply(session, principal, conv_id, text)
 
 
 # ------------------------------------------------------------------ compliments
