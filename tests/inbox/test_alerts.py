@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
-from earful.models import Base
+from earful.auth.service import load_principal
+from earful.db import transaction
+from earful.engagement import service as engagement
+from earful.models import Base, JobState, OutboundJob
 from tests.web.world import SECRET_B, World, build_world, client, login
 
 ALERTS = Base.metadata.tables["alerts"]
@@ -76,3 +79,33 @@ def test_new_alert_reaches_the_live_feed_of_its_brand_only(sqlite_engine: Engine
     assert "event: alert" in text
     assert "Negative mentions spiking: 42 in the window" in text
     assert "999 in the window" not in text
+
+
+def test_an_outbound_send_reaches_the_open_conversation_live(sqlite_engine: Engine) -> None:
+    """A like queued (or sent, or failed) by another process: the conversation's viewers
+    hear of it without a reload."""
+    w = build_world(sqlite_engine)
+    c = client(sqlite_engine)
+    login(c, "alice")
+    tail = c.app.state.tail  # type: ignore[attr-defined]
+    tail.start()
+    conv = w.convs_a[0]
+
+    def later() -> None:
+        time.sleep(0.3)
+        with transaction(sqlite_engine) as s:  # as the outbound worker would
+            alice = load_principal(s, w.users["alice"])
+            assert alice is not None
+            job = engagement.compliment_click(s, alice, conv, ("like",))[0]
+            job_id = job.id
+        tail.poll_once()
+        with transaction(sqlite_engine) as s:
+            sent = s.get(OutboundJob, job_id)
+            assert sent is not None
+            sent.state = JobState.SENT
+        tail.poll_once()
+
+    threading.Thread(target=later).start()
+    with c.stream("GET", "/events", params={"ttl": 1.5}) as r:
+        text = "".join(r.iter_text())
+    assert text.count(f"event: conv-{conv}\ndata: job") == 2

@@ -410,3 +410,21 @@ def recent_compliments(
             .limit(limit)
         )
     )
+
+
+def jobs_changed_since(
+    session: Session, since: datetime, limit: int = 500
+) -> list[tuple[int, int, datetime]]:
+    """(brand id, conversation id, when) of outbound jobs of conversations whose state
+    changed after ``since`` (sent, failed, retrying), oldest change first."""
+    rows = session.execute(
+        select(OutboundJob.brand_id, OutboundJob.conversation_id, OutboundJob.updated_at)
+        .where(OutboundJob.updated_at > since, OutboundJob.conversation_id.is_not(None))
+        .order_by(OutboundJob.updated_at)
+        .limit(limit)
+    ).all()
+    return [(b, c, at) for b, c, at in rows if c is not None]
+
+
+def last_job_change(session: Session) -> datetime | None:
+    return session.scalar(select(func.max(OutboundJob.updated_at)))

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import Engine
 
 from earful.alerts import repository as alerts_repo
 from earful.conversations import repository as repo
 from earful.db import transaction
+from earful.engagement import repository as engagement_repo
 from earful.models import Alert
+from earful.models.base import utcnow
 from earful.web.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -26,7 +29,8 @@ class Tail:
     """Follows posts threaded into conversations, refreshes their state, publishes.
 
     It follows the spike detector's new alerts too: each goes to its brand's
-    subscribers as an ``alert`` event whose data is ``render_alert(row)``.
+    subscribers as an ``alert`` event whose data is ``render_alert(row)``; and the outbound
+    worker's sends (a like, a reply, a failure), so an open conversation shows them live.
     """
 
     def __init__(
@@ -39,6 +43,7 @@ class Tail:
         self.hub = hub
         self.after: int | None = None
         self.alert_after = 0
+        self.jobs_after: datetime | None = None
         self.render_alert = render_alert or (lambda alert: str(alert.id))
 
     def start(self) -> None:
@@ -48,6 +53,7 @@ class Tail:
                 repo.refresh_states(session, stale)
             self.after = repo.last_post_id(session)
             self.alert_after = alerts_repo.last_alert_id(session)
+            self.jobs_after = engagement_repo.last_job_change(session) or utcnow()
 
     def poll_once(self) -> int:
         if self.after is None:
@@ -57,9 +63,14 @@ class Tail:
             if rows:
                 repo.refresh_states(session, [c for _, c, _ in rows])
             alerts = alerts_repo.alerts_after(session, self.alert_after)
+            jobs = engagement_repo.jobs_changed_since(session, self.jobs_after or utcnow())
         if rows:
             self.after = max(p for _, _, p in rows)
             self.hub.publish_ingest(rows)
+        if jobs:
+            self.jobs_after = max(at for _, _, at in jobs)
+            for brand_id, conv_id in sorted({(b, c) for b, c, _ in jobs}):
+                self.hub.publish(brand_id, f"conv-{conv_id}", "job")
         for alert in alerts:
             self.alert_after = max(self.alert_after, alert.id)
             self.hub.publish(alert.brand_id, "alert", self.render_alert(alert))
