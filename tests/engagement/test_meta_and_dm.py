@@ -17,6 +17,7 @@ from earful.connectors import meta
 from earful.conversations import repository as conversations_repo
 from earful.db import transaction
 from earful.engagement import replies
+from earful.engagement import repository as engagement_repo
 from earful.engagement import service as engagement
 from earful.engagement.worker import OutboundWorker
 from earful.handoff import service as handoff
@@ -156,4 +157,10 @@ def test_an_x_dm_handoff_goes_to_the_numeric_user_id(engine: Engine) -> None:
         drain(engine)
     assert [pid for pid, _ in server.dms] == ["2244994945"]  # the user id, not a handle
     assert server.dms[0][1] == "Please DM your booking ref ^JA"
+    with transaction(engine) as s:
+        thread = conversations_repo.thread(s, conv_id)
+        dm = [p for p in thread if p.from_brand]
+        assert [p.private for p in dm] == [True]  # kept in the thread as a direct message
+        target = engagement_repo.target_post(s, conv_id)
+        assert target is not None and target.external_id == complaint["id"]
     assert address is not None

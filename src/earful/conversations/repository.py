@@ -152,6 +152,7 @@ class ThreadPost:
     intent_score: float | None
     urgency: int | None
     language: str | None
+    private: bool
     # Character spans of the text that the brand's listening queries matched.
     spans: list[tuple[int, int]] = field(default_factory=list)
 
@@ -173,6 +174,7 @@ def thread(session: Session, conv_id: int) -> list[ThreadPost]:
             Post.intent_score,
             Post.urgency,
             Post.language,
+            Post.private,
         )
         .join(ConversationPost, ConversationPost.post_id == Post.id)
         .join(Identity, Identity.id == Post.identity_id)

@@ -154,6 +154,7 @@ def target_post(session: Session, conv_id: int, identity_id: int | None = None) 
         .where(
             ConversationPost.conversation_id == conv_id,
             Post.from_brand.is_(False),
+            Post.private.is_(False),
             Post.deleted_at.is_(None),
             Post.network.not_in(PRIVATE_NETWORKS),
         )

@@ -399,6 +399,7 @@ class OutboundWorker:
                 "url": result.url,
                 "reply_to_external_id": job.target if job.kind == JobKind.REPLY else None,
                 "from_brand": True,
+                "private": job.kind == JobKind.DIRECT_MESSAGE,
             }
             new.append((conv, post))
         repo.add_posts_to_conversations(session, new)

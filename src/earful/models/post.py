@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import text
@@ -50,6 +51,8 @@ class Post(Base):
     repost_of_external_id: Mapped[str | None] = mapped_column(String(200))
     # True when written by one of a brand's own accounts (an outbound answer).
     from_brand: Mapped[bool] = mapped_column(default=False)
+    # A direct message (ours, sent on a handoff): shown as such, never answered in public.
+    private: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The payload as received (UTF-8 JSON or CSV bytes), kept for reprocessing and audits.
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Labels, filled by the classify stage; model_version lets `reclassify` find stale rows.
