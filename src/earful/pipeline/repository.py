@@ -286,6 +286,11 @@ class IngestRepository:
     def existing_posts(self, keys: Iterable[PostKey]) -> set[PostKey]:
         return set(self._ids(posts_t, keys))
 
+    def any_erased(self) -> bool:
+        """Whether any customer was ever erased: when none was (nearly always), the batch
+        is not hashed for tombstones at all."""
+        return self.conn.scalar(select(Erasure.key).limit(1)) is not None
+
     def erased(self, keys: Iterable[str]) -> set[str]:
         """Which of these tombstone keys (``erasure_key``) belong to an erased customer."""
         wanted = sorted(set(keys))

@@ -161,12 +161,13 @@ class Pipeline:
         with _timed(clock, "normalize"):
             posts, rejected = stages.normalize(batch.posts)
             rejected = [*batch.rejected, *(_named(r) for r in rejected)]
-            if rejected:  # a bad record that names an erased customer is not kept either
+            if rejected and repo.any_erased():  # nor a bad record that names one
                 rejected = self._rejected_without_erased(repo, rejected, out)
             out.dead_lettered = repo.dead_letters(origin, rejected)
 
             # An erased customer's account or post never comes back (a replay, a late event).
-            posts = self._without_erased(repo, posts, out)
+            if repo.any_erased():
+                posts = self._without_erased(repo, posts, out)
             # Idempotence: a post already stored (or twice in this batch) is a duplicate.
             seen = repo.existing_posts((p.network, p.external_id) for p in posts)
             fresh = []
