@@ -18,6 +18,7 @@ SUITES = (
     "inbox",
     "pipeline",
     "outbound",
+    "eta",
     "workers",
     "load",
     "soak",

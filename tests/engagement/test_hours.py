@@ -61,6 +61,17 @@ def test_a_long_queue_in_hours_pushes_the_promise_to_tomorrow() -> None:
     assert "10:00 CET tomorrow" in (hours.ack_text(PARIS, e, TUESDAY_10) or "")
 
 
+def test_a_desk_one_day_old_counts_its_answers_over_that_day_not_a_fortnight() -> None:
+    monday_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 Paris, its first day
+    starts = [monday_10 - timedelta(hours=1) + timedelta(minutes=12 * i) for i in range(40)]
+    samples = [(a, a + timedelta(minutes=10)) for a in starts]  # 09:00 to 16:58 Paris
+    e = hours.expect(PARIS, TUESDAY_10, waiting=10, samples=samples, target_minutes=60)
+    # 40 answers in the 540 staffed minutes since its first post: 10 waiting is 135
+    # minutes of work, not the 1,200 that dividing by the fortnight's 4,800 said.
+    assert e.backlog_minutes == pytest.approx(135)
+    assert e.answer_by == datetime(2026, 11, 24, 11, 15, tzinfo=UTC)  # 12:15 Paris
+
+
 def test_without_measurements_the_target_is_the_promise() -> None:
     e = hours.expect(PARIS, TUESDAY_10, waiting=3, samples=[], target_minutes=45)
     assert e.measured_minutes is None and e.backlog_minutes is None

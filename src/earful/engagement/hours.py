@@ -10,8 +10,8 @@ The expected wait is the larger of
 * what we *measured*: the 80th percentile of recent first-response times, counted in
   working minutes (a weekend does not make us look slow, nor fast);
 * what the *backlog* implies: conversations waiting now divided by the rate at which the
-  team answered recently (answers per working minute; in a quiet fortnight that rate is
-  below capacity, so this errs late, never early);
+  team answered recently (answers per working minute, over the staffed time those answers
+  cover; in a quiet fortnight that rate is below capacity, so this errs late, never early);
 
 and the brand's target response time when there is nothing measured yet. The promise is
 rounded *up* to the next quarter hour: an acknowledgement never promises sooner than
@@ -191,7 +191,12 @@ def expect(
     recent = [(a, b) for a, b in samples if b >= now - window and b <= now]
     durations = [working_minutes(h, a, b) for a, b in recent]
     measured = percentile(durations, 0.8) if len(durations) >= 5 else None
-    staffed = working_minutes(h, now - window, now)
+    # The answers are counted over the staffed time they cover: from the window's start,
+    # or from the first post of the oldest sample when that is later (a desk younger than
+    # the window, or a busy one whose samples were cut at the repository's limit). Over
+    # the whole window, a desk one day old divided a day's answers by a fortnight's hours.
+    covered = max(now - window, min((a for a, _ in recent), default=now - window))
+    staffed = working_minutes(h, covered, now)
     rate = len(recent) / staffed if staffed > 0 and len(recent) >= 5 else None
     backlog = waiting / rate if rate else None
     candidates = [m for m in (measured, backlog) if m is not None]
