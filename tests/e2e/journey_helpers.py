@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import re
 import signal
 import socket
@@ -26,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -41,6 +39,7 @@ from earful.sources import actors, live
 from earful.sources.service import add_source, build_connector, get_source
 from earful.web.app import create_app
 from earful.web.server import Server, config
+from tests.e2e.test_browser import ARGS, CHROMIUM, _need_browser
 from tests.protocol.fake_bluesky import FakeBluesky
 from tests.protocol.fake_mastodon import FakeMastodon
 
@@ -116,34 +115,12 @@ def served(engine: Engine) -> Iterator[str]:
         assert not thread.is_alive(), "the server did not stop"
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
 @contextmanager
 def chromium() -> Iterator[Any]:
     """Debian's Chromium under Playwright; outside CI a missing one skips, under CI fails."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        if IN_CI:
-            pytest.fail(f"playwright is required under CI=true: {exc}")
-        pytest.skip("playwright not installed")
-    if not os.access(CHROMIUM, os.X_OK):
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is required under CI=true (apt-get install -y chromium)")
-        pytest.skip(f"{CHROMIUM} not installed")
+    sync_playwright = _need_browser()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             yield browser
         finally:
