@@ -7,6 +7,7 @@ from typing import Annotated
 
 import orjson
 import typer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from earful.auth.service import audit
@@ -31,14 +32,13 @@ def _identity(session: Session, network: str, handle: str | None, ext: str | Non
 
 
 def _brands_of(session: Session, identity: Identity) -> list[int]:
-    ids = [i.id for i in erasure._linked(session, identity)]
-    return sorted(
-        set(
-            session.scalars(
-                Conversation.__table__.select()
-                .with_only_columns(Conversation.brand_id)
-                .where(Conversation.identity_id.in_(ids))
-            )
+    ids = [i.id for i in erasure.linked_identities(session, identity)]
+    return list(
+        session.scalars(
+            select(Conversation.brand_id)
+            .where(Conversation.identity_id.in_(ids))
+            .distinct()
+            .order_by(Conversation.brand_id)
         )
     )
 

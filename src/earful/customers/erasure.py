@@ -92,7 +92,7 @@ def erase(session: Session, identity: Identity) -> ErasureReport:
     """Erase the customer behind ``identity`` (never commits: the caller's transaction
     makes it all-or-nothing). Running it again erases whatever arrived since."""
     report = ErasureReport()
-    idents = _linked(session, identity)
+    idents = linked_identities(session, identity)
     ident_ids = [i.id for i in idents]
     customer = session.get(Customer, identity.customer_id) if identity.customer_id else None
     markers = _markers(idents, customer)
@@ -164,7 +164,8 @@ def erase(session: Session, identity: Identity) -> ErasureReport:
     return report
 
 
-def _linked(session: Session, identity: Identity) -> list[Identity]:
+def linked_identities(session: Session, identity: Identity) -> list[Identity]:
+    """The identity and every other account linked to the same customer."""
     if identity.customer_id is None:
         return [identity]
     return list(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from earful.customers.erasure import _linked
+from earful.customers.erasure import linked_identities
 from earful.models import (
     Conversation,
     ConversationPost,
@@ -28,7 +28,7 @@ def _t(value: datetime | None) -> str | None:
 
 
 def customer_data(session: Session, identity: Identity) -> dict[str, Any]:
-    idents = _linked(session, identity)
+    idents = linked_identities(session, identity)
     ids = [i.id for i in idents]
     customer = session.get(Customer, identity.customer_id) if identity.customer_id else None
     own = session.scalars(select(Post).where(Post.identity_id.in_(ids)).order_by(Post.created_at))
