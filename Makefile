@@ -7,7 +7,7 @@ DEMO_DIR ?= .earful/demo
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint types unit bench train install clean static chromium
+.PHONY: demo test lint types unit bench train install clean static chromium screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -46,6 +46,10 @@ unit: install static chromium
 	$(BIN)/pytest
 
 test: lint types unit
+
+# The pictures in docs/ui.md, taken by the browser tests on the demo desk.
+screenshots: install static chromium
+	EARFUL_DOCS_SHOTS=docs/screenshots $(BIN)/pytest tests/e2e/test_design.py -k docs_screenshots -q
 
 # The benchmark suites live in bench/, outside the installed package (docs/performance.md).
 bench: install

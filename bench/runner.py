@@ -18,6 +18,7 @@ SUITES = (
     "inbox",
     "pipeline",
     "outbound",
+    "alerts",
     "eta",
     "workers",
     "load",

@@ -10,6 +10,8 @@ const files = {
   "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
   "sse.js": "node_modules/htmx-ext-sse/dist/sse.js",
   "chart.umd.js": "node_modules/chart.js/dist/chart.umd.js",
+  // Only the browser tests load it (injected into each page they check); no page links it.
+  "axe.min.js": "node_modules/axe-core/axe.min.js",
 };
 mkdirSync(out, { recursive: true });
 const versions = {};

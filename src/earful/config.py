@@ -37,6 +37,22 @@ class Settings(BaseSettings):
         description="Signs session cookies and CSRF tokens; set it in production.",
     )
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # OpenID Connect sign-in (authorization code + PKCE): on when the issuer is set.
+    oidc_issuer: str | None = Field(
+        default=None, description="Issuer URL of the identity provider; empty turns OIDC off."
+    )
+    oidc_client_id: str = ""
+    oidc_client_secret: str = Field(default="", repr=False)
+    oidc_create_users: bool = Field(
+        default=False,
+        description="Create an account (with no brand) for an unknown verified email.",
+    )
+    oidc_label: str = "your identity provider"
+    second_tier: bool = Field(
+        default=False,
+        description="Relabel brand posts' sentiment, intent and urgency with the second tier "
+        "(the shipped transformer) after each batch commits.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
 AFTER_COMMIT = "earful.after_commit"
@@ -42,6 +43,27 @@ def _register_sqlite_adapters() -> None:
     sqlite3.register_adapter(bool, int)
 
 
+def scrub_driver_error(error: BaseException) -> None:
+    """Cut a PostgreSQL error down to its primary message, in place.
+
+    The server's DETAIL repeats the values of the row ("Failing row contains (…)", "Key
+    (email)=(…) already exists"): a post's text, a customer's address. ``hide_parameters``
+    does not reach it, and the driver's error is chained under SQLAlchemy's, so a logged
+    traceback would print it. SQLite's messages name the constraint only."""
+    primary = getattr(getattr(error, "diag", None), "message_primary", None)
+    if primary:
+        error.args = (primary,)
+
+
+def _scrub(context: ExceptionContext) -> None:
+    error = context.original_exception
+    scrub_driver_error(error)
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None and wrapped.args:  # SQLAlchemy copied the message when wrapping
+        kind = f"{type(error).__module__}.{type(error).__name__}"
+        wrapped.args = (f"({kind}) {error}",)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine whose errors and logs never carry bound parameters: they hold customers'
     words and addresses, and a database error ends up in logs and tracebacks."""
@@ -55,7 +77,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    event.listen(engine, "handle_error", _scrub)
+    return engine
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,5 +1,6 @@
 """The audit log as a brand admin reads it: each action of a working day, who, when and
-from where, in order; never the customer's words; readable by admins of that brand only."""
+from where, in order; never the customer's words; readable by admins of that brand only;
+append-only in the database itself."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import io
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy import text as sql
+from sqlalchemy.exc import DBAPIError
 
 from earful.audit import repository
 from earful.db import transaction
-from earful.models import AuditEvent
+from earful.models import AuditEvent, Reply
 from tests.web.world import PASSWORD, SECRET_B, World, client, login
 
 
@@ -30,6 +33,11 @@ def test_a_working_session_is_logged_for_the_brand_admins(engine: Engine, world:
     post = {"csrf_token": csrf}
     assert agent.post(f"/c/{conv}/assign", data={**post, "assignee": "me"}).status_code == 200
     agent.post(f"/c/{conv}/notes", data={**post, "text": "customer card 4111 1111"})
+    r = agent.post(f"/c/{conv}/reply", data={**post, "text": "Card 4111? On it", "version": "1"})
+    assert r.status_code == 200, r.text
+    handoff = {"channel": "email", "address": "anna.private@example.org", "message": "card 4111"}
+    r = agent.post(f"/c/{conv}/handoff", data={**post, **handoff})
+    assert r.status_code == 200, r.text
     agent.post(f"/c/{conv}/status", data={**post, "status": "resolved"})
     # A wrong password for the agent's account is logged too (with its address).
     fresh = client(engine)
@@ -38,11 +46,15 @@ def test_a_working_session_is_logged_for_the_brand_admins(engine: Engine, world:
                                "csrf_token": token})  # fmt: skip
 
     logged = actions(engine, world.brand_a)
+    with transaction(engine) as s:
+        reply_id = s.scalars(select(Reply.id).where(Reply.conversation_id == conv)).one()
     mine = [(a, t) for a, who, t in logged if who == "agent@example.org"]
     assert mine == [
         ("auth.sign_in", None),
         ("conversation.assign", f"conversation:{conv}"),
         ("conversation.note", f"conversation:{conv}"),
+        ("reply.queue", f"reply:{reply_id}"),
+        ("conversation.handoff", f"conversation:{conv}"),
         ("conversation.status", f"conversation:{conv}"),
         ("auth.sign_in_failed", None),
     ]
@@ -53,7 +65,8 @@ def test_a_working_session_is_logged_for_the_brand_admins(engine: Engine, world:
             for e in repository.events(s, [world.brand_a])
             if e.actor == "agent@example.org"
         }
-    assert not any("4111" in t for t in texts)  # the note's words are not in the log
+    # Neither the note's, the reply's nor the handoff's words, nor the address, are logged.
+    assert not any("4111" in t or "anna.private" in t for t in texts)
     assert addresses == {"testclient"}
     # Brand A's work is not in B's log (which holds only its admin's token).
     assert actions(engine, world.brand_b) == [("token.create", "bob@example.org", None)]
@@ -93,3 +106,37 @@ def test_only_the_brands_admins_read_its_log(
 def test_details_that_could_hold_free_text_are_refused(engine: Engine) -> None:
     with transaction(engine) as s, pytest.raises(ValueError, match="text"):
         repository.record(s, action="x", actor="cli", details={"text": PASSWORD})
+
+
+def test_the_database_keeps_the_log_append_only(engine: Engine, world: World) -> None:
+    """Whoever connects cannot change or delete an event; a deleted user's events stay
+    (with the email of the time), a deleted brand's events go with it."""
+    viewer = client(engine)
+    login(viewer, "viewer")  # auth.sign_in in brand A's log
+    admin = client(engine)
+    csrf = login(admin, "alice")
+    created = admin.post("/brands", data={"csrf_token": csrf, "slug": "gone", "name": "Gone"})
+    assert created.status_code == 200
+    before = actions(engine, world.brand_a)
+    for statement in (
+        "UPDATE audit_events SET action = 'nothing.happened'",
+        "UPDATE audit_events SET address = NULL",
+        "DELETE FROM audit_events",
+        f"DELETE FROM audit_events WHERE brand_id = {world.brand_a}",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(sql(statement))
+    assert actions(engine, world.brand_a) == before
+
+    with engine.begin() as conn:
+        conn.execute(sql("DELETE FROM users WHERE id = :id"), {"id": world.users["viewer"]})
+        gone = conn.scalar(sql("SELECT id FROM brands WHERE slug = 'gone'"))
+        assert conn.scalar(sql(f"SELECT count(*) FROM audit_events WHERE brand_id = {gone}"))
+        conn.execute(sql("DELETE FROM brands WHERE id = :id"), {"id": gone})
+        assert not conn.scalar(sql(f"SELECT count(*) FROM audit_events WHERE brand_id = {gone}"))
+    assert actions(engine, world.brand_a) == before  # the viewer's sign-in is still there
+    with transaction(engine) as s:
+        signed_in = s.scalars(
+            select(AuditEvent).where(AuditEvent.actor == "viewer@example.org")
+        ).one()
+        assert signed_in.action == "auth.sign_in" and signed_in.user_id is None

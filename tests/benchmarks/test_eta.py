@@ -25,8 +25,9 @@ def test_quick_replay_scores_every_measured_conversation(tmp_path: Path) -> None
         assert q.at >= since
         assert q.actual is not None and q.actual > 0
         assert q.published > 0 and q.naive > 0
-        # Every promise is on a quarter hour, as published.
-        assert round((q.at + timedelta(minutes=q.published)).timestamp()) % 900 == 0
+        assert q.old > 0
+        # Every promise is on a whole minute, as published, and never before the post.
+        assert round((q.at + timedelta(minutes=q.published)).timestamp()) % 60 == 0
     for q in closed:  # "back at": never before the team is in again, nor the answer
         back = hours.next_open(teams[outcome.slugs[q.brand_id]], q.at)
         assert back is not None and back > q.at
@@ -35,7 +36,7 @@ def test_quick_replay_scores_every_measured_conversation(tmp_path: Path) -> None
 
     figures = eta.figures(outcome, "quick")
     names = [f.name for f in figures]
-    assert len(names) == len(set(names)) == 7
+    assert len(names) == len(set(names)) == 10
     by = {f.name.split(" (")[0]: f for f in figures}
     for fig in figures:
         assert fig.suite == "eta" and fig.n > 0
@@ -55,21 +56,19 @@ def test_quick_replay_scores_every_measured_conversation(tmp_path: Path) -> None
 def test_figures_of_a_perfect_forecast_and_of_a_late_one() -> None:
     at = datetime(2026, 11, 17, 12, 0, tzinfo=UTC)
     quotes = [
-        eta.Quote(1, at, published=15.0, naive=60.0, open_now=True, actual=15.0),
-        eta.Quote(1, at, published=30.0, naive=60.0, open_now=True, actual=30.0),
-        eta.Quote(1, at, published=45.0, naive=60.0, open_now=False, actual=45.0),
+        eta.Quote(1, at, published=15.0, naive=60.0, old=60.0, open_now=True, actual=15.0),
+        eta.Quote(1, at, published=30.0, naive=60.0, old=60.0, open_now=True, actual=30.0),
+        eta.Quote(1, at, published=45.0, naive=60.0, old=60.0, open_now=False, actual=45.0),
     ]
     outcome = eta.Outcome(quotes, posts=3, answers=3, unanswered=0)
     by = {f.name.split(" (")[0]: f for f in eta.figures(outcome, "quick")}
     relative = by["p90 |published - actual| / actual"]
     assert relative.value == 0 and relative.passed and relative.ratio == math.inf
     assert relative.baseline == pytest.approx(260.0)  # of 300, 100 and 33 %
-    assert by["median |published - actual|"].baseline == 30.0
+    assert by["median |published - actual|"].baseline == 30.0 * 60  # seconds
     assert by["answered by the published time"].value == 100.0
-    assert (
-        by["floor: p90 relative error of the actual time rounded up to the quarter hour"].value == 0
-    )
-    late = [eta.Quote(1, at, published=15.0, naive=60.0, open_now=True, actual=20.0)]
+    assert by["floor: p90 relative error of the actual time rounded up to the minute"].value == 0
+    late = [eta.Quote(1, at, published=15.0, naive=60.0, old=60.0, open_now=True, actual=20.0)]
     fig = {f.name.split(" (")[0]: f for f in eta.figures(eta.Outcome(late, 1, 1, 0), "quick")}
     assert fig["p90 |published - actual| / actual"].value == pytest.approx(25.0)
     assert fig["answered by the published time"].value == 0

@@ -21,6 +21,7 @@ from earful.migrate import upgrade
 from earful.models import Alert, Brand, Conversation, Post
 from earful.pipeline.runner import Pipeline
 from tests.pipeline.helpers import canonical
+from tests.web.world import client
 
 ANCHOR = datetime(2027, 3, 9, 14, 22, 31, 250_000, tzinfo=UTC)
 
@@ -138,6 +139,14 @@ def test_earful_demo_loads_a_corpus_whose_newest_posts_are_minutes_old(env: Path
             select(func.count()).select_from(Conversation).where(Conversation.status == "new")
         )
     assert 0 < (waiting or 0) < len(customers) / 3
+    # Each demo brand's public service page is published, and the demo says where.
+    assert "/s/skyward" in loaded.output
+    page = client(engine).get("/s/skyward/status.json")
+    assert page.status_code == 200, page.text
+    assert page.json()["preferred_contact"] == "DM @SkywardAir on X"
+    assert page.json()["networks"] == ["bluesky", "mastodon", "reddit", "x"]
+    # The page names them as people write them.
+    assert "We answer on Bluesky, Mastodon, Reddit, X." in client(engine).get("/s/skyward").text
 
     again = runner.invoke(app, ["demo", "--no-serve", "--posts", "500"])
     assert again.exit_code == 0, again.output

@@ -24,7 +24,7 @@ from earful.db import make_engine, transaction
 from earful.handoff import service as handoff_service
 from earful.handoff import tokens
 from earful.handoff.config import HandoffSettings
-from earful.models import ConversationPost, JobState, OutboundJob, Post, Source
+from earful.models import Brand, ConversationPost, JobState, OutboundJob, Post, Source
 from earful.sources import service as sources
 from tests.engagement.helpers import complaint
 from tests.fakes.network import FakeNetwork
@@ -176,3 +176,58 @@ def test_sigint_stops_it_too_and_a_taken_port_is_an_error(engine: Engine) -> Non
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
     assert "source stale not started: stored credentials cannot be decrypted" in out, out
     assert "live sources: none" in out and out.rstrip().endswith("stopped"), out
+
+
+def test_a_source_paused_resumed_or_deleted_in_the_browser_reaches_a_running_desk(
+    engine: Engine,
+) -> None:
+    """No restart: `earful run` closes a paused source's stream and stores nothing more
+    from it; a resumed one is heard again from where it stopped; a deleted one is let go."""
+    mastodon = FakeMastodon()
+    added = CliRunner().invoke(app, ["brands", "add", "acme", "--keyword", "acmeair"])
+    assert added.exit_code == 0, added.output
+    with engine.connect() as conn:
+        brand_id = conn.scalar(select(Brand.id).where(Brand.slug == "acme"))
+    with serve_asgi(mastodon.app()) as mastodon_host:
+        with transaction(engine) as s:
+            source = sources.add_source(
+                s, kind="mastodon", name="acme-mastodon", brand_id=brand_id,
+                settings={"base_url": f"http://{mastodon_host}", "access_token": mastodon.token,
+                          "tag": "acmeair", "batch_wait_s": 0.05},
+                secret_key=SECRET,
+            )  # fmt: skip
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "earful.cli.main", "run", "--port", str(port), "--no-mail"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
+        )  # fmt: skip
+
+        def stored(text: str) -> bool:
+            with engine.connect() as conn:
+                texts = conn.scalars(select(Post.text).where(Post.source_id == source.id))
+                return any(text in t for t in texts)
+
+        try:
+            _until(lambda: stored("Lost my bag on flight 212"), "the stream's posts", proc)
+            assert len(mastodon.connections) == 1 and mastodon.closed == 0
+
+            with transaction(engine) as s:  # what the sources page does
+                sources.set_paused(s, source.id, True)
+            _until(lambda: mastodon.closed == 1, "the paused source's stream to close", proc)
+            mastodon.publish("My refund from acmeair never came #acmeair")
+            assert len(mastodon.connections) == 1  # nobody listens while paused
+            assert not stored("My refund from acmeair never came")
+
+            with transaction(engine) as s:
+                sources.set_paused(s, source.id, False)
+            _until(lambda: stored("My refund from acmeair never came"), "the resumed", proc)
+            assert len(mastodon.connections) == 2
+
+            with transaction(engine) as s:
+                sources.delete_source(s, source.id)
+            _until(lambda: mastodon.closed == 2, "the deleted source's stream to close", proc)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out, out

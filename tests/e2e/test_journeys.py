@@ -32,9 +32,10 @@ from earful.demo.generate import brands_config, write
 from earful.engagement.service import compliment_round
 from earful.handoff.config import HandoffSettings
 from earful.handoff.senders import senders
-from earful.models import Alert, Role
+from earful.models import Alert, ConversationState, Role
 from earful.models.base import utcnow
 from earful.pipeline.runner import Pipeline
+from earful.wording import duration_words
 from tests.e2e.journey_helpers import (
     Bluesky,
     Mastodon,
@@ -198,6 +199,14 @@ def test_a_complaint_is_heard_live_answered_once_and_reopens_when_the_customer_a
             outsider_sees_none(browser, base, OZ, [conv], [COMPLAINT, FOLLOW_UP])
 
 
+def urgency_of(engine: Engine, conv: int) -> int:
+    """The urgency the pipeline labelled the conversation with (unlabelled: normal)."""
+    with transaction(engine) as s:
+        level = s.scalar(select(ConversationState.urgency).where(
+            ConversationState.conversation_id == conv))  # fmt: skip
+    return 1 if level is None else level
+
+
 @contextmanager
 def a_complaint_just_heard(browser: Any, engine: Engine) -> Iterator[tuple[str, Any, int]]:
     """Jo's inbox is open when a Bluesky complaint is heard: (base URL, Jo's page, its
@@ -223,8 +232,10 @@ def test_a_customer_who_just_wrote_is_shown_waiting_not_answered(
         jo.goto(f"{base}/c/{conv}")
         head = jo.locator(".conv-head").inner_text()
         assert "answered" not in head
-        assert jo.locator(".conv-head .sla").inner_text() == "due in 1 h"  # the 60 min target
-        assert "waiting 0m" in head
+        # No SLA policy yet: the brand's 60 min target, scaled by the post's priority.
+        urgency = {3: 15, 2: 30, 1: 60, 0: 120}[urgency_of(sqlite_engine, conv)]
+        assert jo.locator(".conv-head .sla").inner_text() == f"due in {duration_words(urgency)}"
+        assert "waiting 0 min" in head
 
 
 # ------------------------------------------------------------------ 2. Facebook: reply and like
@@ -481,7 +492,9 @@ def test_a_spike_raises_an_alert_in_the_open_inbox_the_agent_opens_and_acknowled
             )
         assert alert_id is not None, "the outage raised no alert"
         item = ann.locator(f'#alert-list li[data-alert="{alert_id}"]')
-        item.wait_for()  # live, into the banner of the inbox opened before the spike
+        # Live, into the banner of the inbox opened before the spike (how fast is the alerts
+        # benchmark's question; a loaded CI box can take longer than the default 15 s).
+        item.wait_for(timeout=45_000)
         assert ann.locator("#alerts").is_visible()
         assert "Negative mentions spiking" in item.inner_text()
         # The spike's conversations fill the same open inbox (its rows follow the stream).

@@ -378,3 +378,75 @@ class FakeNetActor(Actor):
 
 if __name__ == "__main__":
     _serve_forever(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]))
+
+
+# ------------------------------------------------------------------ private channels
+
+
+@dataclass
+class FakeSendApi:
+    """The Graph API's Send API (Messenger and Instagram messaging), as Meta answers it.
+
+    ``POST /v21.0/{page-id}/messages`` with a page token: ``recipient.id`` (a page-scoped
+    user id, which needs ``messaging_type``) or ``recipient.comment_id`` (a private reply),
+    and ``message.text`` (at most 2,000 characters). Answers ``{"recipient_id",
+    "message_id"}``; errors in the Graph shape (``error.message/type/code/error_subcode``):
+    an unknown user is code 100 subcode 2018001, a bad token is code 190.
+    """
+
+    page_id: str = "104680012345678"
+    token: str = "page-token"
+    known_users: set[str] = field(default_factory=set)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @staticmethod
+    def _error(message: str, code: int, subcode: int | None = None) -> tuple[int, Any]:
+        error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code}
+        if subcode is not None:
+            error["error_subcode"] = subcode
+        error["fbtrace_id"] = "AbCdEfGhIjK"
+        return 400, {"error": error}
+
+    def answer(self, path: str, auth: str | None, body: bytes) -> tuple[int, Any]:
+        if auth != f"Bearer {self.token}":
+            return self._error("Invalid OAuth access token.", 190)
+        if path != f"/v21.0/{self.page_id}/messages":
+            return self._error("Unknown path components", 2500)
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return self._error("(#100) Invalid JSON", 100)
+        recipient = doc.get("recipient") or {}
+        text = (doc.get("message") or {}).get("text")
+        if not isinstance(text, str) or not text:
+            return self._error("(#100) The parameter message is required", 100)
+        if len(text) > 2000:
+            return self._error("(#100) Length of param message[text] must be less than 2000", 100)
+        if "id" in recipient:
+            if doc.get("messaging_type") not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
+                return self._error("(#100) param messaging_type must be one of ...", 100)
+            if str(recipient["id"]) not in self.known_users:
+                return self._error("(#100) No matching user found", 100, 2018001)
+            who = str(recipient["id"])
+        elif "comment_id" in recipient:
+            who = f"commenter-of-{recipient['comment_id']}"
+        else:
+            return self._error("(#100) param recipient must be non-empty", 100)
+        self.sent.append(doc)
+        return 200, {"recipient_id": who, "message_id": f"m_sent{next(self._ids)}"}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if scope["method"] != "POST":
+            code, doc = self._error("Unsupported get request.", 100, 33)
+        else:
+            code, doc = self.answer(scope["path"], headers.get("authorization"), body)
+        await _respond(send, code, doc)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from psycopg.errors import DataError
 from sqlalchemy import Engine, func, select
 
 from earful.brands.service import create_brand
@@ -20,8 +21,11 @@ from earful.connectors.replay import FileReplay
 from earful.db import make_engine, transaction
 from earful.demo.generate import brands_config, write
 from earful.migrate import upgrade
-from earful.models import Conversation, Post, Source
+from earful.models import Conversation, DeadLetter, Identity, Post, Source
+from earful.models.base import utcnow
+from earful.pipeline.repository import IngestRepository
 from earful.pipeline.runner import Pipeline
+from earful.pipeline.schema import PostIn
 from tests.conftest import TWCS_SAMPLE
 from tests.pipeline.helpers import canonical, conversation_of
 
@@ -171,3 +175,63 @@ def test_killed_ingest_resumes_to_the_same_database_as_a_clean_run(
     assert a == b
     engine.dispose()
     clean.dispose()
+
+
+SECRET = "alice.private@example.org"
+
+
+def test_oversized_ids_are_dead_lettered_and_oversized_names_cut_the_batch_goes_in(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Each field wider than its column: PostgreSQL would refuse the whole batch (SQLite
+    would store it), so the normalizer decides first, the same on both."""
+    demo_brands(engine)
+
+    def line(n: int, **extra: object) -> bytes:
+        doc = {"network": "bluesky", "id": f"at://did:plc:c{n}/app.bsky.feed.post/{n}",
+               "author": {"id": f"did:plc:c{n}", "handle": f"c{n}.bsky.social"},
+               "text": f"@SkywardAir my bag is lost, case {n}",
+               "created_at": "2026-11-16T09:00:00Z", **extra}  # fmt: skip
+        return orjson.dumps(doc) + b"\n"
+
+    path = tmp_path / "wide.jsonl"
+    path.write_bytes(
+        line(1)
+        + line(2, reply_to=SECRET * 10)
+        + line(3, author={"id": "did:plc:c3", "name": SECRET * 20}, lang="en-" + "x" * 40)
+        + line(4, author={"id": "did:plc:" + "c" * 300})
+    )
+    summary = Pipeline(engine).ingest(FileReplay(path, "jsonl"))
+    assert summary.ingested == 2 and summary.dead_lettered == 2
+    with transaction(engine) as s:
+        reasons = sorted(s.scalars(select(DeadLetter.reason)))
+        name, language = s.execute(
+            select(Identity.display_name, Post.language)
+            .join(Post, Post.identity_id == Identity.id)
+            .where(Identity.external_id == "did:plc:c3")
+        ).one()
+    assert reasons == [
+        "author id longer than 200 characters (308)",
+        f"reply-to id longer than 200 characters ({len(SECRET) * 10})",
+    ]
+    assert len(name) == 300 and name.startswith(SECRET) and name.endswith("…")
+    assert language != "en-" + "x" * 40  # no tag: the detector's answer (or none)
+
+
+@pytest.mark.postgres
+def test_a_failing_copy_names_the_column_never_the_row(pg_schema: str) -> None:
+    """Every batch reaches PostgreSQL through a staging COPY, on the driver, where
+    SQLAlchemy's scrubbing does not reach: the error's CONTEXT line would quote the row
+    ("COPY ..., line 1, column display_name: "<the value>"")."""
+    engine = make_engine(pg_schema)
+    upgrade(engine)
+    wide = PostIn(network="bluesky", external_id="at://1", author_id="did:plc:1",
+                  author_name=SECRET * 20, text="hi", created_at=utcnow())  # fmt: skip
+    try:
+        with pytest.raises(DataError) as caught, engine.begin() as conn:
+            IngestRepository(conn).identities([wide])
+    finally:
+        engine.dispose()
+    assert "too long" in str(caught.value)  # still says what went wrong
+    for error in (caught.value, caught.value.__cause__, caught.value.__context__):
+        assert SECRET not in str(error) and SECRET not in repr(error)

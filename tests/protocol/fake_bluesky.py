@@ -26,7 +26,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -50,6 +50,7 @@ class FakeBluesky:
     access: set[str] = field(default_factory=set)
     refresh: set[str] = field(default_factory=set)
     expire_next: int = 0  # answer the next N authed calls with ExpiredToken
+    expired_status: int = 400  # the PDS says 400; services behind a proxy say 401
     rate_limit_next: int = 0  # answer the next N calls with 429
     fail_next: int = 0  # answer the next N calls with 502
     calls: list[str] = field(default_factory=list)
@@ -176,7 +177,8 @@ class FakeBluesky:
             self.expire_next -= 1
             self.access.discard(token)
             return JSONResponse(
-                {"error": "ExpiredToken", "message": "Token has expired"}, status_code=400
+                {"error": "ExpiredToken", "message": "Token has expired"},
+                status_code=self.expired_status,
             )
         if token not in self.access:
             return JSONResponse(
@@ -291,22 +293,19 @@ class FakeBluesky:
             }
         )
 
-    def app(self) -> Starlette:
+    def routes(self) -> list[BaseRoute]:
         x = "/xrpc/"
-        return Starlette(
-            routes=[
-                WebSocketRoute("/subscribe", self.subscribe),
-                Route(
-                    x + "com.atproto.server.createSession", self.create_session, methods=["POST"]
-                ),
-                Route(
-                    x + "com.atproto.server.refreshSession", self.refresh_session, methods=["POST"]
-                ),
-                Route(x + "app.bsky.feed.getPosts", self.get_posts),
-                Route(x + "app.bsky.feed.searchPosts", self.search_posts),
-                Route(x + "com.atproto.repo.createRecord", self.create_record, methods=["POST"]),
-            ]
-        )
+        return [
+            WebSocketRoute("/subscribe", self.subscribe),
+            Route(x + "com.atproto.server.createSession", self.create_session, methods=["POST"]),
+            Route(x + "com.atproto.server.refreshSession", self.refresh_session, methods=["POST"]),
+            Route(x + "app.bsky.feed.getPosts", self.get_posts),
+            Route(x + "app.bsky.feed.searchPosts", self.search_posts),
+            Route(x + "com.atproto.repo.createRecord", self.create_record, methods=["POST"]),
+        ]
+
+    def app(self) -> Starlette:
+        return Starlette(routes=self.routes())
 
 
 def _now() -> str:

@@ -135,6 +135,7 @@ class FakeMastodon:
     rate_limit_next: int = 0
     fail_next: int = 0
     requests: list[str] = field(default_factory=list)
+    closed: int = 0  # streaming connections the client has closed
 
     def publish(
         self,
@@ -199,6 +200,7 @@ class FakeMastodon:
             self.clock += 1
             await ws.send_text(orjson.dumps(self._frame(event, payload, stream)).decode())
         await _until_closed(ws)
+        self.closed += 1
 
     def _outage(self) -> None:
         for event, payload in self.script[self.clock : self.clock + self.outage]:

@@ -104,6 +104,8 @@ class FakeX:
     likes: set[tuple[str, str]] = field(default_factory=set)
     retweets: set[tuple[str, str]] = field(default_factory=set)
     dms: list[tuple[str, str]] = field(default_factory=list)
+    # Direct-message events, oldest first (served newest first by GET /2/dm_events).
+    dm_events: list[dict[str, Any]] = field(default_factory=list)
     connections: list[float] = field(default_factory=list)
     stream_status: list[int] = field(default_factory=list)  # answers for the next connects
     rate_limit_next: int = 0
@@ -409,14 +411,71 @@ class FakeX:
         self.retweets.add((request.path_params["uid"], tweet_id))
         return JSONResponse({"data": {"retweeted": True}})
 
+    def direct(self, sender: str, text: str, to: str = BRAND_ID) -> dict[str, Any]:
+        """``sender`` writes ``text`` to ``to`` (a MessageCreate in their conversation)."""
+        low, high = sorted((sender, to), key=lambda i: (len(i), i))
+        event = {
+            "id": str(next(_ids)),
+            "event_type": "MessageCreate",
+            "text": text,
+            "sender_id": sender,
+            "dm_conversation_id": f"{low}-{high}",
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        }
+        self.dm_events.append(event)
+        return event
+
     async def dm(self, request: Request) -> Response:
         if (r := self._limit(request, user=True)) is not None:
             return r
-        self.dms.append((request.path_params["pid"], (await request.json())["text"]))
+        pid, text = request.path_params["pid"], (await request.json()).get("text")
+        if not isinstance(text, str) or not text:
+            return self._problem(400, "Invalid Request", "One or more parameters are invalid.")
+        self.dms.append((pid, text))
+        event = self.direct(BRAND_ID, text, to=pid)
         return JSONResponse(
-            {"data": {"dm_conversation_id": "1-2", "dm_event_id": str(next(_ids))}},
+            {"data": {"dm_conversation_id": event["dm_conversation_id"],
+                      "dm_event_id": event["id"]}},
             status_code=201,
-        )
+        )  # fmt: skip
+
+    async def list_dm_events(self, request: Request) -> Response:
+        """``GET /2/dm_events``: newest first, ``max_results`` 1-100, ``pagination_token``,
+        only the requested ``dm_event.fields`` (``id``, ``event_type``, ``text`` always),
+        ``expansions=sender_id`` → ``includes.users`` with the requested ``user.fields``."""
+        if (r := self._limit(request, user=True)) is not None:
+            return r
+        q = request.query_params
+        size = int(q.get("max_results") or 100)
+        if not 1 <= size <= 100:
+            return self._problem(400, "Invalid Request", "The `max_results` query parameter"
+                                 " value is not between 1 and 100")  # fmt: skip
+        kinds = set((q.get("event_types") or "MessageCreate").split(","))
+        newest = [e for e in reversed(self.dm_events) if e["event_type"] in kinds]
+        start = int((q.get("pagination_token") or "p0").removeprefix("p"))
+        page = newest[start : start + size]
+        wanted = {"id", "event_type", "text"} | set((q.get("dm_event.fields") or "").split(","))
+        data = [{k: v for k, v in e.items() if k in wanted} for e in page]
+        doc: dict[str, Any] = {"meta": {"result_count": len(data)}}
+        if data:
+            doc["data"] = data
+        if "sender_id" in (q.get("expansions") or "").split(","):
+            fields = {"id", "name", "username"} & set(
+                ("id,name," + (q.get("user.fields") or "")).split(",")
+            )
+            senders = dict.fromkeys(e["sender_id"] for e in page)
+            doc["includes"] = {
+                "users": [
+                    {k: v for k, v in USERS[s].items() if k in fields}
+                    for s in senders
+                    if s in USERS
+                ]
+            }
+        if start + size < len(newest):
+            doc["meta"]["next_token"] = f"p{start + size}"
+        if start:
+            doc["meta"]["previous_token"] = f"p{max(0, start - size)}"
+        return JSONResponse(doc)
 
     def app(self) -> Starlette:
         return Starlette(
@@ -430,5 +489,6 @@ class FakeX:
                 Route("/2/users/{uid}/likes", self.like, methods=["POST"]),
                 Route("/2/users/{uid}/retweets", self.retweet, methods=["POST"]),
                 Route("/2/dm_conversations/with/{pid}/messages", self.dm, methods=["POST"]),
+                Route("/2/dm_events", self.list_dm_events),
             ]
         )

@@ -15,7 +15,13 @@ from earful.db import transaction
 from earful.models import DeadLetter, Post, Source
 from earful.sources import live
 from earful.sources.service import get_source, run_source
-from tests.protocol.conftest import SECRET, make_source
+from tests.protocol.conftest import (
+    SECRET,
+    assert_redacted,
+    assert_relabelled,
+    found_by_search,
+    make_source,
+)
 from tests.protocol.fake_bluesky import FakeBluesky, sample_events
 from tests.protocol.server import serve
 
@@ -78,6 +84,27 @@ def test_ingests_replies_quotes_reposts_edits_and_deletions(
         source = get_source(session, source_id)
         assert source.cursor == str(LAST_US)
         assert source.status == "idle"
+    assert summary.edited == 1 and summary.deleted == 1
+
+
+def test_deleted_post_is_redacted_out_of_search_and_never_replayed(
+    engine: Engine, fake: tuple[FakeBluesky, str]
+) -> None:
+    _, host = fake
+    source_id = make_source(engine, "bluesky")
+    live.run(engine, connector(host), source_id)
+    assert_redacted(engine, "bluesky", QUOTE)
+    assert found_by_search(engine, "really needs to fix") == 0  # the deleted quote's words
+    assert found_by_search(engine, "AMS") == 1  # the edit's words are indexed
+    assert_relabelled(engine, "bluesky", ROOT)
+
+    # Replaying the stream from its start hears the quote's creation again: not stored.
+    with transaction(engine) as session:
+        get_source(session, source_id).cursor = None
+    again = live.run(engine, connector(host), source_id)
+    assert again.erased == 1
+    assert_redacted(engine, "bluesky", QUOTE)
+    assert found_by_search(engine, "really needs to fix") == 0
 
 
 def test_drop_mid_stream_resumes_from_cursor_without_gap_or_duplicate(

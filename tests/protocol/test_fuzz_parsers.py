@@ -23,7 +23,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from earful.connectors import wire
+from earful.connectors import messages, wire
 from earful.connectors.base import ActionError, Batch
 from earful.connectors.http import check
 from earful.connectors.reddit import FULLNAME, Reddit
@@ -206,6 +206,89 @@ def test_fuzz_mastodon_statuses(seed: int) -> None:
 @given(st.integers(min_value=0, max_value=2**32))
 def test_fuzz_meta_deliveries(seed: int) -> None:
     hammer(seed, META, _meta)
+
+
+X_DM_PAGE = {
+    "data": [
+        {"id": "1863581090342535174", "event_type": "MessageCreate", "text": "bag lost",
+         "sender_id": "2244994945", "dm_conversation_id": "783214-2244994945",
+         "created_at": "2024-11-23T13:53:20.000Z"},
+        {"id": "1863581090342535175", "event_type": "MessageCreate", "text": "on it",
+         "sender_id": "783214", "dm_conversation_id": "783214-2244994945",
+         "created_at": "2024-11-23T13:54:20.000Z", "attachments": {"media_keys": ["3_1"]}},
+        {"id": "1863581090342535176", "event_type": "ParticipantsJoin",
+         "dm_conversation_id": "1-2", "created_at": "2024-11-23T13:55:20.000Z"},
+    ],
+    "includes": {"users": [{"id": "2244994945", "name": "Dana", "username": "traveller"}]},
+}  # fmt: skip
+BSKY_LOGS = {
+    "logs": [
+        {"$type": "chat.bsky.convo.defs#logCreateMessage", "rev": "2222222000002",
+         "convoId": "3lconvo00001",
+         "message": {"$type": "chat.bsky.convo.defs#messageView", "id": "3lmsg1", "rev": "2",
+                     "text": "hi", "sender": {"did": "did:plc:dana"},
+                     "sentAt": "2024-11-23T13:53:20.000Z"}},
+        {"$type": "chat.bsky.convo.defs#logBeginConvo", "rev": "2222222000001",
+         "convoId": "3lconvo00001"},
+        {"$type": "chat.bsky.convo.defs#logCreateMessage", "rev": "2222222000003",
+         "convoId": "3lconvo00001",
+         "message": {"$type": "chat.bsky.convo.defs#deletedMessageView", "id": "3lmsg2",
+                     "rev": "3", "sender": {"did": "did:plc:dana"},
+                     "sentAt": "2024-11-23T13:53:21.000Z"}},
+    ]
+}  # fmt: skip
+X_ACTIVITY = orjson.loads(
+    (SAMPLES / "x_activity_dm.json").read_text().replace("BRAND", "783214").replace("TIME", "1")
+)
+
+
+def _private(parse: Callable[[Any], messages.Parsed]) -> Callable[[bytes], object]:
+    """A private-message parser over raw bytes: every bad event has a reason."""
+
+    def run(raw: bytes) -> object:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise wire.BadRecord("invalid JSON") from None
+        posts, bad, _ = parse(doc)
+        assert all(where and reason for where, reason in bad)
+        assert all(isinstance(p, PostIn) and p.text for p in posts)
+        return posts
+
+    return run
+
+
+def _listed(doc: Any, key: str) -> list[tuple[str, Any]]:
+    items = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise wire.BadRecord(f"{key} is not a list")
+    return [(str(i), item) for i, item in enumerate(items)]
+
+
+def _x_users(doc: Any) -> dict[str, Any]:
+    """``includes.users`` by id, as the connector reads it (what is not a user is ignored)."""
+    includes = doc.get("includes") if isinstance(doc, dict) else None
+    users = includes.get("users") if isinstance(includes, dict) else None
+    listed = users if isinstance(users, list) else []
+    return {u["id"]: u for u in listed if isinstance(u, dict) and isinstance(u.get("id"), str)}
+
+
+@settings(max_examples=10, deadline=None, database=None)
+@given(st.integers(min_value=0, max_value=2**32))
+def test_fuzz_private_messages(seed: int) -> None:
+    """Messenger / Instagram, X (webhook and dm_events) and Bluesky chat messages."""
+    hammer(seed, META, _private(messages.parse_meta_messaging))
+    hammer(seed, [X_ACTIVITY], _private(messages.parse_x_activity))
+    hammer(
+        seed,
+        [X_DM_PAGE],
+        _private(lambda d: messages.parse_x_dm_events(_listed(d, "data"), "783214", _x_users(d))),
+    )
+    hammer(
+        seed,
+        [BSKY_LOGS],
+        _private(lambda d: messages.parse_bsky_chat(_listed(d, "logs"), "did:plc:acme")),
+    )
 
 
 @settings(max_examples=10, deadline=None, database=None)

@@ -13,7 +13,12 @@ from earful.connectors.mastodon import Mastodon
 from earful.db import transaction
 from earful.models import Post
 from earful.sources import live
-from tests.protocol.conftest import make_source
+from tests.protocol.conftest import (
+    assert_redacted,
+    assert_relabelled,
+    found_by_search,
+    make_source,
+)
 from tests.protocol.fake_mastodon import HOST, FakeMastodon
 from tests.protocol.server import serve
 
@@ -66,6 +71,11 @@ def test_stream_with_replies_quotes_boosts_edits_deletions(
     assert "(AMS)" in posts[root].text and posts[root].edited_at is not None
     assert "please help & call me" not in posts[root].text  # the edit replaced it
     assert summary.skipped == 1  # filters_changed
+    # The delete event redacts the quote (out of search too); the edit is labelled again.
+    assert_redacted(engine, "mastodon", f"{host}/{quote}")
+    assert found_by_search(engine, "look at this") == 0
+    assert found_by_search(engine, "AMS") == 1
+    assert_relabelled(engine, "mastodon", f"{host}/{root}")
 
 
 def test_root_text_is_plain(engine: Engine, fake: tuple[FakeMastodon, str]) -> None:

@@ -14,7 +14,12 @@ from earful.connectors.reddit import Reddit, parse_thing
 from earful.db import transaction
 from earful.models import DeadLetter, Post
 from earful.sources import live
-from tests.protocol.conftest import make_source
+from tests.protocol.conftest import (
+    assert_redacted,
+    assert_relabelled,
+    found_by_search,
+    make_source,
+)
 from tests.protocol.fake_reddit import CLIENT_ID, CLIENT_SECRET, FakeReddit
 from tests.protocol.server import serve
 
@@ -94,6 +99,9 @@ def test_listings_with_replies_crossposts_edits_and_deletions(
     assert posts[name(t["root"])].edited_at is not None
     assert posts[name(t["reply"])].deleted_at is not None
     assert name(late) in posts
+    assert_redacted(engine, "reddit", name(t["reply"]))
+    assert found_by_search(engine, "Tuesday") == 0
+    assert_relabelled(engine, "reddit", name(t["root"]))
 
 
 def test_restart_resumes_from_the_cursor_with_no_gap_and_no_duplicate(

@@ -22,7 +22,13 @@ from starlette.routing import Route
 from earful.connectors import meta, webhook
 from earful.db import transaction
 from earful.models import DeadLetter, Post
-from tests.protocol.conftest import SECRET, make_source
+from tests.protocol.conftest import (
+    SECRET,
+    assert_redacted,
+    assert_relabelled,
+    found_by_search,
+    make_source,
+)
 from tests.protocol.server import serve
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -137,6 +143,41 @@ def test_meta_page_feed_comments_edits_removals(
     assert first.text.endswith("(flight 212)") and first.edited_at is not None
     assert second.reply_to_external_id == first.external_id
     assert len(posts) == 2
+    assert_relabelled(engine, "facebook", first.external_id)
+
+    # Later Sam deletes the comment: the feed change's verb is "remove".
+    removal = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "104680012345678",
+                "time": int(time.time()),
+                "changes": [
+                    {
+                        "field": "feed",
+                        "value": {
+                            "from": {"id": "6543210987654322", "name": "Sam"},
+                            "post_id": "104680012345678_122150000000000001",
+                            "comment_id": second.external_id,
+                            "created_time": int(time.time()),
+                            "item": "comment",
+                            "parent_id": first.external_id,
+                            "verb": "remove",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    body = orjson.dumps(removal)
+    r = client.post(f"/webhooks/meta/{sid}", content=body, headers=signed(body))
+    assert r.status_code == 200, r.text
+    assert_redacted(engine, "facebook", second.external_id)
+    assert found_by_search(engine, "same thing happened") == 0
+    # A redelivery of the comment's creation (Meta retries) does not bring it back.
+    body = delivery("meta_page_feed.json")
+    client.post(f"/webhooks/meta/{sid}", content=body, headers=signed(body))
+    assert_redacted(engine, "facebook", second.external_id)
 
 
 def test_meta_instagram_comment_and_mention_lookup(

@@ -14,7 +14,12 @@ from earful.connectors.x import RuleError, X, parse_stream_line, x_rule
 from earful.db import transaction
 from earful.models import Post
 from earful.sources import live
-from tests.protocol.conftest import make_source
+from tests.protocol.conftest import (
+    assert_redacted,
+    assert_relabelled,
+    found_by_search,
+    make_source,
+)
 from tests.protocol.fake_x import BRAND_ID, USERS, FakeX, compliance, tweet
 from tests.protocol.server import serve
 
@@ -110,6 +115,9 @@ def test_stream_with_replies_quotes_retweets_edits_deletions(
     assert posts[root].text.endswith("(AMS)") and posts[root].edited_at is not None
     assert posts[root].url == f"https://x.com/traveller/status/{root}"
     assert summary.dead_lettered == 1  # the malformed line, kept with its reason
+    assert_redacted(engine, "x", quote)
+    assert found_by_search(engine, "look at this") == 0
+    assert_relabelled(engine, "x", root)
 
 
 def test_drop_and_outage_caught_up_by_recent_search_no_gap_no_duplicate(

@@ -89,12 +89,14 @@ def test_bad_input_gets_labels_never_an_exception(model: Understanding) -> None:
     labels = model.classify(BAD)
     assert len(labels) == len(BAD)
     for lab in labels:
-        assert lab.sentiment in SENTIMENTS
+        # A label, or explicitly "not scored" (None) where the text is not English.
+        assert lab.sentiment in SENTIMENTS or (lab.sentiment is None and lab.language != "en")
         assert lab.intent in INTENTS
         assert lab.urgency in range(5)
         assert lab.language
-        for value in (lab.sentiment_score, lab.intent_score, lab.urgency_score):
+        for value in (lab.intent_score, lab.urgency_score):
             assert value is not None and 0.0 <= value <= 1.0
+        assert (lab.sentiment_score is None) == (lab.sentiment is None)
     assert labels[0].language == UNKNOWN
     assert labels[2].language == UNKNOWN
     assert labels[3].language == UNKNOWN
@@ -109,6 +111,26 @@ def test_language(model: Understanding) -> None:
         "Wo ist mein Paket? Es sollte gestern kommen",
     ]
     assert [lab.language for lab in model.classify(texts)] == ["en", "fr", "es", "de"]
+
+
+def test_other_languages_are_not_scored_by_the_english_model(model: Understanding) -> None:
+    """es/pt/fr/de (any language but English) get no sentiment rather than a guess."""
+    texts = [
+        "Mi vuelo llegó con cinco horas de retraso, pésimo servicio",
+        "Meu voo atrasou cinco horas, péssimo atendimento da companhia",
+        "Mon vol a eu cinq heures de retard, service horrible",
+        "Mein Flug hatte fünf Stunden Verspätung, furchtbarer Service",
+        "Il mio volo è arrivato con cinque ore di ritardo, servizio pessimo",
+        "My flight was five hours late, horrible service",
+        ":) :) <3",
+    ]
+    labels = model.classify(texts)
+    assert [lab.language for lab in labels[:6]] == ["es", "pt", "fr", "de", "it", "en"]
+    for lab in labels[:5]:
+        assert lab.sentiment is None and lab.sentiment_score is None, lab
+        assert lab.intent in INTENTS and lab.intent != "compliment"
+    assert labels[5].sentiment == "negative"
+    assert labels[6].sentiment == "positive"  # no letters: emoticons are scored
 
 
 def test_labels_are_deterministic_and_batch_independent(model: Understanding) -> None:

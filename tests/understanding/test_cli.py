@@ -16,6 +16,7 @@ from earful.demo.generate import brands_config, write
 from earful.models import Post
 from earful.pipeline.runner import Pipeline
 from earful.understanding.models import artifacts_present, shipped
+from earful.understanding.tier2 import present as tier2_present
 
 pytestmark = pytest.mark.skipif(not artifacts_present(), reason="no trained artifacts")
 KEYS = {"macro_recall", "macro_f1", "accuracy", "posts_per_s", "n"}
@@ -63,6 +64,9 @@ def test_eval_json(task: str, tmp_path: Path) -> None:
         assert doc["baseline"].keys() >= KEYS
     if task == "urgency":
         assert "spearman" in doc
+    if task != "language" and tier2_present():  # both tiers, each with its rate
+        assert doc["second_tier"]["name"].startswith("second tier t2-")
+        assert doc["second_tier"].keys() >= KEYS and doc["second_tier"]["posts_per_s"] > 0
     if task == "language":
         assert doc["accuracy"] == 1.0
 
@@ -75,6 +79,10 @@ def test_eval_table_shows_scores_and_the_confusion_matrix(tmp_path: Path) -> Non
     )
     assert result.exit_code == 0, result.output
     for text in ("macro recall", "macro F1", "accuracy", "posts/s", "vader", "confusion"):
+        assert text in result.output
+    if tier2_present():
+        assert "second tier" in result.output
+    for text in ("fast tier",):
         assert text in result.output
 
 
@@ -105,6 +113,9 @@ def test_reclassify_relabels_posts_of_older_models(sqlite_engine: Engine, tmp_pa
     assert result.exit_code == 0, result.output
     with engine.connect() as conn:
         versions = set(conn.execute(select(Post.model_version)).scalars())
-        missing = conn.execute(select(Post.id).where(Post.sentiment.is_(None))).all()
+        # Only non-English posts are left without sentiment ("not scored").
+        missing = conn.execute(
+            select(Post.id).where(Post.sentiment.is_(None), Post.language == "en")
+        ).all()
     assert versions == {shipped().version}
     assert not missing

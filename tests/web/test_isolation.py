@@ -20,16 +20,24 @@ from earful.models import (
     ApiToken,
     CannedReply,
     Conversation,
+    ConversationPost,
     ConversationState,
     ConversationTag,
     Handoff,
     JobKind,
     JobState,
+    LabelCorrection,
+    LinkSuggestion,
     Note,
+    NotificationTarget,
     OutboundJob,
     Reply,
     SavedView,
+    Source,
+    UserSession,
+    WebhookEndpoint,
 )
+from earful.models.base import utcnow
 from tests.web.world import SECRET_B, World, client, login
 
 PARAM = re.compile(r"{(\w+)(?::\w+)?}")
@@ -45,7 +53,30 @@ def b_params(w: World) -> dict[str, str]:
         "token_id": str(w.token_b_id),
         "slug": w.slug_b,
         "tag": "btag",
+        "identity_id": str(identity_of(w.engine, w.convs_b[0])),
+        "fmt": "csv",
+        "post_id": post_of_b(w),
     }
+
+
+def identity_of(engine: Engine, conv_id: int) -> int:
+    """The customer of a conversation (the data-request routes take their identity id)."""
+    with engine.connect() as conn:
+        found = conn.scalar(select(Conversation.identity_id).where(Conversation.id == conv_id))
+        assert found is not None
+        return int(found)
+
+
+def post_of_b(w: World) -> str:
+    """A post in brand B's first conversation (the label-correction routes take its id)."""
+    with w.engine.connect() as conn:
+        return str(
+            conn.scalar(
+                select(ConversationPost.post_id).where(
+                    ConversationPost.conversation_id == w.convs_b[0]
+                )
+            )
+        )
 
 
 def alert_of_b(engine: Engine, w: World) -> str:
@@ -57,12 +88,44 @@ def alert_of_b(engine: Engine, w: World) -> str:
         return str(conn.scalar(select(func.max(Alert.id)).where(Alert.brand_id == w.brand_b)))
 
 
+def suggestion_of_b(engine: Engine, w: World) -> tuple[str, str]:
+    """An account of brand B's customer, and a suggested link between two of them."""
+    from earful.customers.links import suggest
+
+    with transaction(engine) as s:
+        first, second = (s.get(Conversation, c) for c in w.convs_b[:2])
+        assert first is not None and second is not None
+        suggest(s, w.brand_b, first.identity_id, second.identity_id, SECRET_B)
+        found = s.scalar(select(func.max(LinkSuggestion.id)))
+        return str(first.identity_id), str(found)
+
+
+def session_of_b(engine: Engine, w: World) -> str:
+    """Brand B's admin signed in through the form: the id of his server-side session."""
+    login(client(engine), "bob")
+    with engine.connect() as conn:
+        found = conn.scalar(
+            select(func.max(UserSession.id)).where(UserSession.user_id == w.users["bob"])
+        )
+    return str(found)
+
+
 def query_of_b(engine: Engine, w: World) -> str:
     """A listening query of brand B (the admin pages take its id)."""
     from earful.listening.service import add_query
 
     with transaction(engine) as s:
         return str(add_query(s, w.brand_b, "b-mentions", "bolt").id)
+
+
+def source_of_b(engine: Engine, w: World) -> str:
+    """A live source of brand B, its credentials sealed (the sources page takes its id)."""
+    from earful.sources.service import add_source
+
+    with transaction(engine) as s:
+        added = add_source(s, kind="mastodon", name=f"b-{SECRET_B}", brand_id=w.brand_b,
+                           settings={"access_token": SECRET_B}, secret_key="k" * 32)  # fmt: skip
+        return str(added.id)
 
 
 def job_of_b(engine: Engine, w: World) -> str:
@@ -74,6 +137,21 @@ def job_of_b(engine: Engine, w: World) -> str:
         s.add(job)
         s.flush()
         return str(job.id)
+
+
+def notifications_of_b(engine: Engine, w: World) -> tuple[str, str]:
+    """An event webhook and a notification target of brand B (their routes take the ids)."""
+    with transaction(engine) as s:
+        hook = WebhookEndpoint(brand_id=w.brand_b, url=f"https://b.example/{SECRET_B}",
+                               secret_sealed="x", events=["conversation.created"], failures=3,
+                               last_error=SECRET_B, suspended_at=utcnow())  # fmt: skip
+        target = NotificationTarget(brand_id=w.brand_b, user_id=w.users["bob"], channel="chat",
+                                    address=f"https://chat.example/{SECRET_B}", events=["spike"],
+                                    timezone="UTC", quiet_mode="hold", failures=3,
+                                    suspended_at=utcnow())  # fmt: skip
+        s.add_all([hook, target])
+        s.flush()
+        return str(hook.id), str(target.id)
 
 
 def snapshot_b(engine: Engine, w: World) -> dict[str, Any]:
@@ -96,7 +174,15 @@ def snapshot_b(engine: Engine, w: World) -> dict[str, Any]:
             model.__name__: conn.scalar(
                 select(func.count()).select_from(model).where(model.brand_id == w.brand_b)
             )
-            for model in (Note, ConversationTag, Reply, CannedReply, OutboundJob, Handoff)
+            for model in (
+                Note,
+                ConversationTag,
+                Reply,
+                CannedReply,
+                OutboundJob,
+                Handoff,
+                LabelCorrection,
+            )
         }
         jobs = conn.execute(
             select(OutboundJob.id, OutboundJob.state).where(OutboundJob.brand_id == w.brand_b)
@@ -111,7 +197,26 @@ def snapshot_b(engine: Engine, w: World) -> dict[str, Any]:
         alerts = conn.execute(
             select(Alert.id, Alert.acknowledged_at).where(Alert.brand_id == w.brand_b)
         ).all()
+        sources = conn.execute(
+            select(Source.id, Source.paused).where(Source.brand_id == w.brand_b)
+        ).all()
+        hooks = conn.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.suspended_at).where(
+                WebhookEndpoint.brand_id == w.brand_b
+            )
+        ).all()
+        targets = conn.execute(
+            select(NotificationTarget.id, NotificationTarget.suspended_at).where(
+                NotificationTarget.brand_id == w.brand_b
+            )
+        ).all()
+        sessions = conn.scalars(
+            select(UserSession.id).where(UserSession.user_id == w.users["bob"])
+        ).all()
         return {
+            "sessions": list(sessions),
+            "hooks": list(hooks),
+            "targets": list(targets),
             "alerts": list(alerts),
             "convs": list(convs),
             "states": list(states),
@@ -120,6 +225,7 @@ def snapshot_b(engine: Engine, w: World) -> dict[str, Any]:
             "jobs": list(jobs),
             "views": views,
             "tokens": tokens,
+            "sources": list(sources),
         }
 
 
@@ -133,6 +239,10 @@ def body_for(route: APIRoute) -> dict[str, Any]:
                 "text": "hello",
                 "tag": "x",
                 "version": 1,
+                "field": "sentiment",
+                "value": "positive",
+                "network": "bluesky",
+                "account": "anna0",
             }
         }
     return {
@@ -144,6 +254,10 @@ def body_for(route: APIRoute) -> dict[str, Any]:
             "version": "1",
             "name": "n",
             "body": "b",
+            "field": "sentiment",
+            "value": "positive",
+            "network": "bluesky",
+            "account": "anna0",
         }
     }
 
@@ -176,6 +290,11 @@ def test_every_route_hides_brand_b(engine: Engine, world: World) -> None:
     params["alert_id"] = alert_of_b(engine, world)
     params["member_id"] = str(world.users["bob"])
     params["query_id"] = query_of_b(engine, world)
+    params["source_id"] = source_of_b(engine, world)
+    params["endpoint_id"], params["target_id"] = notifications_of_b(engine, world)
+    params["identity_id"], params["suggestion_id"] = suggestion_of_b(engine, world)
+    params["verdict"] = "accept"
+    params["session_id"] = session_of_b(engine, world)
     before = snapshot_b(engine, world)
     walked = 0
     for method, path, route in routes(c.app):
@@ -184,6 +303,10 @@ def test_every_route_hides_brand_b(engine: Engine, world: World) -> None:
         if path.startswith("/webhooks/"):
             # Network webhooks: unauthenticated by design, signature-checked against the
             # source's secret and never showing data (tests/protocol/test_webhooks.py).
+            continue
+        if path.startswith("/csat/"):
+            # Survey answers: no login by design, the signed token is the credential; forged
+            # and expired links store nothing (tests/csat/test_survey.py).
             continue
         names = PARAM.findall(path)
         missing = [n for n in names if n not in params]

@@ -12,6 +12,7 @@ import redis
 from sqlalchemy import Engine, func, select
 
 from earful.connectors.base import Batch
+from earful.connectors.bluesky import Bluesky
 from earful.connectors.replay import FileReplay
 from earful.db import make_engine
 from earful.demo.generate import write
@@ -32,6 +33,10 @@ from earful.worker.redis_streams import (
 )
 from tests.pipeline.helpers import canonical
 from tests.pipeline.test_runner import demo_brands
+from tests.protocol.conftest import assert_redacted, assert_relabelled, make_source
+from tests.protocol.fake_bluesky import FakeBluesky
+from tests.protocol.server import serve
+from tests.protocol.test_bluesky import QUOTE, ROOT
 from tests.worker.helpers import WORKER_REDIS_URL, stream_keys
 
 pytestmark = [pytest.mark.redis]
@@ -305,3 +310,25 @@ def test_a_warmed_up_worker_keeps_its_models_out_of_every_garbage_collection(
     finally:
         gc.unfreeze()
         engine.dispose()
+
+
+def test_network_edits_and_deletions_travel_through_the_stream(
+    engine: Engine, client: redis.Redis
+) -> None:
+    """Jetstream → publisher → worker: the edit relabels, the delete redacts the post."""
+    server = FakeBluesky()
+    with serve(server.app()) as host, stream_keys(client) as stream:
+        make_source(engine, "bluesky")
+        jetstream = Bluesky(
+            jetstream_url=f"ws://{host}/subscribe",
+            pds_url=f"http://{host}",
+            identifier="acme.bsky.social",
+            password="abcd-efgh-ijkl-mnop",
+            idle_timeout=0.5,
+            batch_wait_s=0.05,
+        )
+        cfg = StreamConfig(stream=stream, claim_idle_ms=500, block_ms=50)
+        Publisher(client, cfg, jetstream.source_name, jetstream.name, "acme").run(jetstream)
+        drain_with_workers(engine, client, cfg, 1, timeout=60)
+    assert_redacted(engine, "bluesky", QUOTE)
+    assert_relabelled(engine, "bluesky", ROOT)

@@ -8,12 +8,13 @@ with what is wrong, and nothing is saved."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from earful.admin import service
+from earful.admin import desk, desk_endpoints, service
+from earful.admin.forms import back_to, submit
+from earful.auth import repository as auth_repo
 from earful.auth.access import access_brand_ids
 from earful.brands import repository as brands_repo
 from earful.engagement import hours
@@ -39,11 +40,6 @@ def number(value: str, what: str, low: float, high: float) -> float:
     return found
 
 
-def back(slug: str, saved: str = "", section: str = "") -> RedirectResponse:
-    query = f"?saved={quote(saved)}" if saved else ""
-    return RedirectResponse(f"/brands/{slug}/settings{query}#{section}", status_code=303)
-
-
 @html.get("/brands", response_class=HTMLResponse)
 def brands_page(request: Request, db: Db, principal: CurrentUser) -> Response:
     """The brands this user runs, and a form to start a new one."""
@@ -59,8 +55,27 @@ def create_brand(
     slug: Annotated[str, Form(max_length=64)] = "",
     name: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    brand = service.create(db, principal, slug, name)
-    return back(brand.slug, f"Brand {brand.name} created: you are its admin.")
+    brand = service.create(db, principal, slug, name)  # no brand to look up yet
+    return back_to(
+        f"/brands/{brand.slug}/settings", f"Brand {brand.name} created: you are its admin."
+    )
+
+
+def role_of(role: str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise BadInput(f"the role is one of {', '.join(r.value for r in Role)}") from None
+
+
+def sign_in_of(db: Db, brand_id: int) -> dict[str, object]:
+    """The team's sign-in: whether a second factor is required, who has one."""
+    policy = auth_repo.policy_of(db, brand_id)
+    members = auth_repo.members_with_roles(db, brand_id)
+    return {
+        "require_totp": bool(policy and policy.require_totp),
+        "with_totp": auth_repo.totp_status(db, [uid for uid, *_ in members]),
+    }
 
 
 def _settings_context(db: Db, principal: CurrentUser, slug: str) -> dict[str, object]:
@@ -73,10 +88,13 @@ def _settings_context(db: Db, principal: CurrentUser, slug: str) -> dict[str, ob
         "days": [(d, service.day_text((s.hours or {}).get(d))) for d in hours.DAYS],
         "always": not s.hours,
         "members": service.members_of(db, brand),
+        "signatures": desk.signatures_of(db, principal, slug),
+        "sign_in": sign_in_of(db, brand.id),
         "roles": [r.value for r in Role],
         "handles": ", ".join(
             f"{net}:{h}" for net, hs in sorted((brand.handles or {}).items()) for h in hs
         ),
+        **service.customer_posts_of(db, brand),
     }
 
 
@@ -97,8 +115,11 @@ def save_brand(
     db: Db, principal: CurrentUser, slug: str, name: Text = "", keywords: Text = "",
     handles: Text = "",
 ) -> Response:  # fmt: skip
-    service.update(db, principal, slug, name, keywords, handles)
-    return back(slug, "Brand saved.", "brand")
+    def save() -> str:
+        service.update(db, principal, slug, name, keywords, handles)
+        return "Brand saved."
+
+    return submit(db, principal, slug, save, section="brand")
 
 
 @html.post("/brands/{slug}/settings/hours")
@@ -121,13 +142,17 @@ def save_hours(
     sun: Text = "",
 ) -> Response:
     days = {"mon": mon, "tue": tue, "wed": wed, "thu": thu, "fri": fri, "sat": sat, "sun": sun}
-    service.admin_brand(db, principal, slug)  # access before any other check
-    service.set_hours(
-        db, principal, slug, timezone=timezone, always=always, days=days,
-        target_minutes=int(number(target_minutes, "the response target", 1, 100_000)),
-        auto_ack=auto_ack, ack_backlog=int(number(ack_backlog or "0", "the backlog", 0, 100_000)),
-    )  # fmt: skip
-    return back(slug, "Service hours saved.", "hours")
+
+    def save() -> str:
+        service.set_hours(
+            db, principal, slug, timezone=timezone, always=always, days=days,
+            target_minutes=int(number(target_minutes, "the response target", 1, 100_000)),
+            auto_ack=auto_ack,
+            ack_backlog=int(number(ack_backlog or "0", "the backlog", 0, 100_000)),
+        )  # fmt: skip
+        return "Service hours saved."
+
+    return submit(db, principal, slug, save, section="hours")
 
 
 @html.post("/brands/{slug}/settings/signing")
@@ -142,14 +167,16 @@ def save_signing(
     repost: Annotated[bool, Form()] = False,
     min_score: Annotated[str, Form(max_length=12)] = "0",
 ) -> Response:
-    service.admin_brand(db, principal, slug)  # access before any other check
-    score = number(min_score or "0", "the minimum score", 0, 1)
-    rules = Rules(thank=thank, like=like, repost=repost, min_score=score)
-    service.set_signing(
-        db, principal, slug, signature_format=signature_format, thank_text=thank_text,
-        rules=rules,
-    )  # fmt: skip
-    return back(slug, "Signing and compliment rules saved.", "signing")
+    def save() -> str:
+        score = number(min_score or "0", "the minimum score", 0, 1)
+        rules = Rules(thank=thank, like=like, repost=repost, min_score=score)
+        service.set_signing(
+            db, principal, slug, signature_format=signature_format, thank_text=thank_text,
+            rules=rules,
+        )  # fmt: skip
+        return "Signing and compliment rules saved."
+
+    return submit(db, principal, slug, save, section="signing")
 
 
 @html.post("/brands/{slug}/settings/public")
@@ -160,8 +187,11 @@ def save_public(
     published: Annotated[bool, Form()] = False,
     contact: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    service.set_public(db, principal, slug, published=published, contact=contact)
-    return back(slug, "Public page saved.", "public")
+    def save() -> str:
+        service.set_public(db, principal, slug, published=published, contact=contact)
+        return "Public page saved."
+
+    return submit(db, principal, slug, save, section="public")
 
 
 @html.post("/brands/{slug}/members")
@@ -175,13 +205,10 @@ def add_member(
     name: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     service.admin_brand(db, principal, slug)  # access before any other check
-    try:
-        wanted = Role(role)
-    except ValueError:
-        raise BadInput(f"the role is one of {', '.join(r.value for r in Role)}") from None
+    wanted = role_of(role)
     added = service.add_member(db, principal, slug, email, name, wanted)
     if added.password is None:
-        return back(slug, f"{added.email} is now {wanted.value}.", "team")
+        return back_to(f"/brands/{slug}/settings", f"{added.email} is now {wanted.value}.", "team")
     # A new account: its password is shown once, on this page, never stored in clear.
     context = _settings_context(db, principal, slug)
     return render(
@@ -204,16 +231,15 @@ def change_member(
     member_id: int,
     role: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
-    service.admin_brand(db, principal, slug)  # access before any other check
-    if role == "remove":
-        service.change_role(db, principal, slug, member_id, None)
-        return back(slug, "Removed from the brand.", "team")
-    try:
-        wanted = Role(role)
-    except ValueError:
-        raise BadInput(f"the role is one of {', '.join(r.value for r in Role)}") from None
-    service.change_role(db, principal, slug, member_id, wanted)
-    return back(slug, f"Role changed to {wanted.value}.", "team")
+    def save() -> str:
+        if role == "remove":
+            service.change_role(db, principal, slug, member_id, None)
+            return "Removed from the brand."
+        wanted = role_of(role)
+        service.change_role(db, principal, slug, member_id, wanted)
+        return f"Role changed to {wanted.value}."
+
+    return submit(db, principal, slug, save, section="team")
 
 
 # ------------------------------------------------------------------ listening queries
@@ -249,10 +275,10 @@ def add_query(
     name: Annotated[str, Form(max_length=200)] = "",
     query: Text = "",
 ) -> Response:
-    saved = service.add_query(db, principal, slug, name, query)
-    return RedirectResponse(
-        f"/brands/{slug}/queries?saved={quote(f'Query {saved.name} saved.')}", status_code=303
-    )
+    def save() -> str:
+        return f"Query {service.add_query(db, principal, slug, name, query).name} saved."
+
+    return submit(db, principal, slug, save, page="queries")
 
 
 @html.post("/brands/{slug}/queries/{query_id}")
@@ -263,5 +289,37 @@ def change_query(
     query_id: int,
     action: Annotated[str, Form(max_length=16)] = "switch",
 ) -> Response:
-    service.switch_query(db, principal, slug, query_id, delete=action == "delete")
-    return RedirectResponse(f"/brands/{slug}/queries", status_code=303)
+    def save() -> str:
+        service.switch_query(db, principal, slug, query_id, delete=action == "delete")
+        return ""
+
+    return submit(db, principal, slug, save, page="queries")
+
+
+@html.post("/brands/{slug}/settings/customer-posts")
+def save_customer_posts(
+    db: Db,
+    principal: CurrentUser,
+    slug: str,
+    csat: Annotated[bool, Form()] = False,
+    csat_days: Annotated[str, Form(max_length=12)] = "7",
+    shift_posts: Annotated[bool, Form()] = False,
+    shift_network: Annotated[str, Form(max_length=32)] = "mastodon",
+    sign_on: Text = "",
+    sign_off: Text = "",
+) -> Response:
+    """The satisfaction survey and the sign-on / sign-off posts."""
+
+    def save() -> str:
+        service.set_customer_posts(
+            db, principal, slug, csat=csat,
+            csat_days=int(number(csat_days or "7", "the survey link's validity", 1, 90)),
+            shift_posts=shift_posts, network=shift_network, sign_on=sign_on, sign_off=sign_off,
+        )  # fmt: skip
+        return "Survey and sign-on/off posts saved."
+
+    return submit(db, principal, slug, save, section="customer-posts")
+
+
+# The desk's own settings (sources, holidays and SLA targets, signatures): one router.
+html.include_router(desk_endpoints.html)

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from earful.auth import repository as users_repo
 from earful.auth.service import Principal, audit, create_user, grant, remove_member
 from earful.brands import service as brands
-from earful.engagement import acknowledge, hours, settings
+from earful.csat import service as csat_service
+from earful.engagement import acknowledge, hours, settings, shifts
 from earful.engagement import repository as engagement_repo
 from earful.errors import BadInput, Conflict, NotFound
 from earful.listening import repository as queries_repo
@@ -136,6 +137,28 @@ def set_public(
     audit(session, principal, "settings.public_page", brand_id=brand.id,
           target=f"brand:{slug}", result="on" if published else "off")  # fmt: skip
     return saved
+
+
+def customer_posts_of(session: Session, brand: Brand) -> dict[str, object]:
+    """The survey and sign-on/off settings, for the settings page."""
+    return {"csat": csat_service.settings(session, brand.id),
+            "shift": shifts.shift_settings(session, brand.id),
+            "shift_defaults": (shifts.DEFAULT_ON, shifts.DEFAULT_OFF)}  # fmt: skip
+
+
+def set_customer_posts(
+    session: Session, principal: Principal, slug: str, *, csat: bool, csat_days: int,
+    shift_posts: bool, network: str, sign_on: str, sign_off: str,
+) -> None:  # fmt: skip
+    brand = admin_brand(session, principal, slug)
+    csat_service.set_csat(session, brand.id, enabled=csat, valid_days=csat_days)
+    shifts.set_shift_posts(session, brand.id, enabled=shift_posts, network=network,
+                           sign_on=sign_on, sign_off=sign_off)  # fmt: skip
+    audit(session, principal, "settings.csat", brand_id=brand.id, target=f"brand:{slug}",
+          result="on" if csat else "off", count=csat_days)  # fmt: skip
+    audit(session, principal, "settings.shift_posts", brand_id=brand.id,
+          target=f"brand:{slug}", result="on" if shift_posts else "off",
+          network=network)  # fmt: skip
 
 
 def engagement_of(session: Session, brand: Brand) -> EngagementSettings:

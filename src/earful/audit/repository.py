@@ -18,7 +18,8 @@ from earful.models import AuditEvent
 # Keys a caller may put in ``details``: ids, states and counts, never free text.
 ALLOWED_DETAILS = frozenset(
     {"status", "assignee", "channel", "network", "kind", "result", "role", "reason",
-     "count", "version", "field", "fields", "token_name", "held"}
+     "count", "version", "field", "fields", "token_name", "held",
+     "mode", "days", "conversations", "posts", "identities", "format"}
 )  # fmt: skip
 
 
@@ -63,3 +64,9 @@ def all_events(session: Session, brand_id: int) -> Iterator[AuditEvent]:
     """Every event of a brand, oldest first, streamed (for the export)."""
     q = select(AuditEvent).where(AuditEvent.brand_id == brand_id).order_by(AuditEvent.id)
     yield from session.scalars(q.execution_options(yield_per=500))
+
+
+def latest(session: Session, brand_id: int, action: str) -> AuditEvent | None:
+    """A brand's newest event of one kind (e.g. its last retention run, with its counts)."""
+    q = select(AuditEvent).where(AuditEvent.brand_id == brand_id, AuditEvent.action == action)
+    return session.scalars(q.order_by(AuditEvent.id.desc()).limit(1)).first()

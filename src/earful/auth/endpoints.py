@@ -2,34 +2,41 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from earful.auth import repository, service
+from earful.auth import (
+    brand_endpoints,
+    oidc_endpoints,
+    repository,
+    second_factor,
+    second_factor_endpoints,
+    service,
+    session_endpoints,
+)
+from earful.auth import sessions as server_sessions
 from earful.auth.schemas import BrandRole, MeOut
+from earful.auth.sign_in_flow import address_of, after_first_factor, safe_next, sessions_of
 from earful.errors import NotAuthenticated, TooManyAttempts
 from earful.web.deps import CurrentUser, Db, MaybeUser
 from earful.web.render import render
-from earful.web.security import SessionData, Sessions
 
 html = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["account"])
-
-
-def safe_next(target: str | None) -> str:
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/inbox"
-    return target
 
 
 @html.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, principal: MaybeUser, next: str | None = None) -> Response:
     if principal is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "login.html", {"next": safe_next(next), "error": None})
+    return render(request, "login.html", _login_context(request, next, None))
+
+
+def _login_context(request: Request, next: str | None, error: str | None) -> dict[str, object]:
+    oidc = getattr(request.app.state, "oidc", None)
+    return {"next": safe_next(next), "error": error, "oidc": oidc}
 
 
 @html.post("/login", response_class=HTMLResponse)
@@ -40,51 +47,53 @@ def login(
     password: Annotated[str, Form(max_length=1000)],
     next: Annotated[str, Form(max_length=2000)] = "/inbox",
 ) -> Response:
-    address = request.client.host if request.client else "unknown"
     try:
-        user = service.sign_in(db, email, password, address, request.app.state.clock())
+        user = service.sign_in(db, email, password, address_of(request), request.app.state.clock())
     except NotAuthenticated:  # returned, not raised: the counted failure commits
         return render(
             request,
             "login.html",
-            {"next": safe_next(next), "error": "Wrong email or password."},
+            _login_context(request, next, "Wrong email or password."),
             status_code=401,
         )
     except TooManyAttempts as exc:
         return render(
             request,
             "login.html",
-            {"next": safe_next(next), "error": str(exc)},
+            _login_context(request, next, str(exc)),
             status_code=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
-    sessions: Sessions = request.app.state.sessions
-    response = RedirectResponse(safe_next(next), status_code=303)
-    # A new CSRF token at login: nothing learned before it is of use after.
-    sessions.write(
-        response,
-        SessionData(user.id, secrets.token_urlsafe(32), service.password_tag(user.password_hash)),
-    )
-    return response
+    return after_first_factor(request, db, user, next, "password")
 
 
 @html.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, db: Db) -> Response:
     response = RedirectResponse("/login", status_code=303)
-    sessions: Sessions = request.app.state.sessions
+    sessions = sessions_of(request)
+    server_sessions.close(db, sessions.read(request).sid)  # the cookie is dead everywhere
     sessions.clear(response)
     return response
 
 
+def account_context(db: Db, principal: CurrentUser) -> dict[str, object]:
+    return {
+        "tokens": repository.tokens_of(db, principal.user_id),
+        "brands": repository.brands_by_ids(db, principal.brand_ids()),
+        "roles": principal.roles,
+        "new_token": None,
+        "saved": None,
+        "totp_on": second_factor.is_enrolled(db, principal.user_id),
+        "totp_required": repository.requires_totp(db, principal.user_id),
+        "recovery_left": second_factor.recovery_left(db, principal.user_id),
+    }
+
+
 @html.get("/account", response_class=HTMLResponse)
-def account(request: Request, db: Db, principal: CurrentUser) -> Response:
-    tokens = repository.tokens_of(db, principal.user_id)
-    brands = repository.brands_by_ids(db, principal.brand_ids())
-    return render(
-        request,
-        "account.html",
-        {"tokens": tokens, "brands": brands, "roles": principal.roles, "new_token": None},
-    )
+def account(request: Request, db: Db, principal: CurrentUser, saved: str = "") -> Response:
+    context = account_context(db, principal)
+    context["saved"] = saved[:200] or None
+    return render(request, "account.html", context)
 
 
 @html.post("/account/tokens", response_class=HTMLResponse)
@@ -92,13 +101,9 @@ def create_token(
     request: Request, db: Db, principal: CurrentUser, name: Annotated[str, Form(max_length=200)]
 ) -> Response:
     _, clear = service.create_token(db, principal.user_id, name)
-    tokens = repository.tokens_of(db, principal.user_id)
-    brands = repository.brands_by_ids(db, principal.brand_ids())
-    return render(
-        request,
-        "account.html",
-        {"tokens": tokens, "brands": brands, "roles": principal.roles, "new_token": clear},
-    )
+    context = account_context(db, principal)
+    context["new_token"] = clear
+    return render(request, "account.html", context, headers={"Cache-Control": "no-store"})
 
 
 @html.post("/account/tokens/{token_id}/delete")
@@ -119,3 +124,9 @@ def me(db: Db, principal: CurrentUser) -> MeOut:
             for b in brands
         ],
     )
+
+
+html.include_router(second_factor_endpoints.html)
+html.include_router(session_endpoints.html)
+html.include_router(brand_endpoints.html)
+html.include_router(oidc_endpoints.html)

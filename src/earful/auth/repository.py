@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from earful.models import ApiToken, Brand, Membership, Role, SignInThrottle, User
+from earful.models import (
+    ApiToken,
+    Brand,
+    Membership,
+    RecoveryCode,
+    Role,
+    SignInPolicy,
+    SignInThrottle,
+    TotpCredential,
+    User,
+    UserSession,
+)
 
 
 def user_by_email(session: Session, email: str) -> User | None:
@@ -29,6 +40,19 @@ def user_with_roles(session: Session, user_id: int) -> tuple[User, dict[int, Rol
 
 def user_id_by_token(session: Session, token_hash: str) -> int | None:
     return session.scalar(select(ApiToken.user_id).where(ApiToken.token_hash == token_hash))
+
+
+def token_used(session: Session, token_hash: str, at: datetime) -> None:
+    """Note the token's use; at most once a minute, so busy integrations cost no write
+    per request."""
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.token_hash == token_hash,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < at - timedelta(minutes=1)),
+        )
+        .values(last_used_at=at)
+    )
 
 
 def membership(session: Session, user_id: int, brand_id: int) -> Membership | None:
@@ -114,3 +138,96 @@ def members_with_roles(session: Session, brand_id: int) -> list[tuple[int, str, 
         .order_by(User.name)
     ).all()
     return [(uid, name, email, role) for uid, name, email, role in rows]
+
+
+# ------------------------------------------------------------------ sessions, second factors
+
+
+def session_by_hash(session: Session, token_hash: str) -> UserSession | None:
+    return session.scalar(select(UserSession).where(UserSession.token_hash == token_hash))
+
+
+def sessions_of(session: Session, user_id: int) -> list[UserSession]:
+    return list(
+        session.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user_id)
+            .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+        )
+    )
+
+
+def delete_sessions(session: Session, user_id: int, keep: int | None = None) -> int:
+    query = delete(UserSession).where(UserSession.user_id == user_id)
+    if keep is not None:
+        query = query.where(UserSession.id != keep)
+    count = session.execute(query).rowcount  # type: ignore[attr-defined]
+    session.flush()
+    return int(count or 0)
+
+
+def totp_of(session: Session, user_id: int) -> TotpCredential | None:
+    return session.get(TotpCredential, user_id)
+
+
+def recovery_codes_of(session: Session, user_id: int) -> list[RecoveryCode]:
+    return list(
+        session.scalars(
+            select(RecoveryCode).where(RecoveryCode.user_id == user_id).order_by(RecoveryCode.id)
+        )
+    )
+
+
+def delete_second_factor(session: Session, user_id: int) -> bool:
+    found = session.get(TotpCredential, user_id)
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    if found is not None:
+        session.delete(found)
+    session.flush()
+    return found is not None
+
+
+def requires_totp(session: Session, user_id: int) -> bool:
+    """Whether any brand the user belongs to requires a second factor."""
+    return bool(
+        session.scalar(
+            select(SignInPolicy.brand_id)
+            .join(Membership, Membership.brand_id == SignInPolicy.brand_id)
+            .where(Membership.user_id == user_id, SignInPolicy.require_totp.is_(True))
+            .limit(1)
+        )
+    )
+
+
+def policy_of(session: Session, brand_id: int) -> SignInPolicy | None:
+    return session.get(SignInPolicy, brand_id)
+
+
+def totp_status(session: Session, user_ids: list[int]) -> set[int]:
+    """Which of these users have a confirmed second factor."""
+    if not user_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(TotpCredential.user_id).where(
+                TotpCredential.user_id.in_(user_ids), TotpCredential.confirmed_at.is_not(None)
+            )
+        )
+    )
+
+
+def session_with_roles(
+    session: Session, token_hash: str
+) -> tuple[UserSession, User, dict[int, Role]] | None:
+    """A live session, its (active) user and their {brand id: role}, in one query: the
+    cost of every signed-in request."""
+    rows = session.execute(
+        select(UserSession, User, Membership.brand_id, Membership.role)
+        .join(User, User.id == UserSession.user_id)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .where(UserSession.token_hash == token_hash, User.is_active.is_(True))
+    ).all()
+    if not rows:
+        return None
+    roles = {brand: role for _, _, brand, role in rows if brand is not None}
+    return rows[0][0], rows[0][1], roles

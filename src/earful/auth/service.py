@@ -34,6 +34,7 @@ class Principal:
     password_tag: str = ""
     via_token: bool = False
     address: str | None = None  # where the request came from, for the audit log
+    session_id: int | None = None  # the server-side session row of a signed-in browser
 
     def brand_ids(self, need: Role = Role.VIEWER) -> list[int]:
         return sorted(b for b, r in self.roles.items() if r.rank >= need.rank)
@@ -138,19 +139,11 @@ def sign_in(
         (throttle.ACCOUNT, throttle.account_key(email)),
         (throttle.ADDRESS, throttle.address_key(address)),
     ]
-    wait = max(
-        throttle.retry_after(policy, repository.throttle(session, key), now) for policy, key in keys
-    )
-    if wait > timedelta(0):
-        seconds = max(1, math.ceil(wait.total_seconds()))
-        raise TooManyAttempts(
-            f"Too many sign-in attempts: try again in {_duration(seconds)}.", seconds
-        )
+    check_throttle(session, keys, now)
     try:
         user = authenticate(session, email, password)
     except NotAuthenticated:
-        for policy, key in keys:
-            throttle.fail(policy, repository.throttle_for_update(session, key, now), now)
+        count_failure(session, keys, now)
         known = repository.user_by_email(session, email.strip().lower())
         if known is not None:
             audit_member(session, known, "auth.sign_in_failed", address)
@@ -161,9 +154,35 @@ def sign_in(
     return user
 
 
+Keys = list[tuple[throttle.Policy, str]]
+
+
+def check_throttle(session: Session, keys: Keys, now: datetime) -> None:
+    """Raise :class:`TooManyAttempts` while any key's delay or lock holds."""
+    wait = max(
+        throttle.retry_after(policy, repository.throttle(session, key), now) for policy, key in keys
+    )
+    if wait > timedelta(0):
+        seconds = max(1, math.ceil(wait.total_seconds()))
+        raise TooManyAttempts(
+            f"Too many sign-in attempts: try again in {_duration(seconds)}.", seconds
+        )
+
+
+def count_failure(session: Session, keys: Keys, now: datetime) -> None:
+    for policy, key in keys:
+        throttle.fail(policy, repository.throttle_for_update(session, key, now), now)
+    session.flush()
+
+
 def unlock(session: Session, email: str) -> bool:
-    """An admin lifts an account's delay or lock at once."""
-    return repository.clear_throttle(session, throttle.account_key(email))
+    """An admin lifts an account's delay or lock (password and second factor) at once."""
+    email = email.strip().lower()
+    cleared = repository.clear_throttle(session, throttle.account_key(email))
+    user = repository.user_by_email(session, email)
+    if user is not None:
+        cleared = repository.clear_throttle(session, throttle.second_factor_key(user.id)) or cleared
+    return cleared
 
 
 def _duration(seconds: int) -> str:
@@ -187,6 +206,10 @@ def load_principal(session: Session, user_id: int, via_token: bool = False) -> P
     if found is None:
         return None
     user, roles = found
+    return principal_of(user, roles, via_token)
+
+
+def principal_of(user: User, roles: dict[int, Role], via_token: bool = False) -> Principal:
     return Principal(
         user.id, user.name, user.email, roles, password_tag(user.password_hash), via_token
     )
@@ -215,6 +238,7 @@ def principal_for_token(session: Session, clear: str) -> Principal:
     principal = load_principal(session, user_id, via_token=True) if user_id else None
     if principal is None:
         raise NotAuthenticated("unknown or revoked API token")
+    repository.token_used(session, hash_token(clear), utcnow())
     return principal
 
 
@@ -222,6 +246,9 @@ def revoke_token(session: Session, user_id: int, token_id: int) -> None:
     token = repository.token_of(session, user_id, token_id)
     if token is None:
         raise NotFound("no such token")
+    user = session.get(User, user_id)
+    if user is not None:
+        audit_member(session, user, "token.revoke", None, token_name=token.name)
     session.delete(token)
     session.flush()
 

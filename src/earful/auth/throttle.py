@@ -34,6 +34,11 @@ def account_key(email: str) -> str:
     return f"account:{email.strip().lower()}"
 
 
+def second_factor_key(user_id: int) -> str:
+    """The TOTP step is counted apart from the password, under the account's policy."""
+    return f"totp:{user_id}"
+
+
 def address_key(address: str) -> str:
     return f"ip:{address}"
 

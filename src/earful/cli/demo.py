@@ -6,21 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import func, select
 
-from earful.brands import repository as brand_repo
-from earful.brands.service import create_brand
 from earful.cli import ingest as ingest_cmd
 from earful.cli.context import console, err_console, settings_or_exit
 from earful.cli.serve import serve
 from earful.config import Settings
-from earful.db import make_engine, transaction
-from earful.demo.generate import brands_config, write
-from earful.listening.service import add_query
+from earful.db import make_engine
+from earful.demo.generate import brands_config
+from earful.demo.load import load_demo
 from earful.migrate import upgrade
-from earful.models import Post
 from earful.models.base import utcnow
-from earful.web.demo_account import ensure_demo_admin
 
 
 def demo(
@@ -40,28 +35,23 @@ def demo(
         _delete_embedded_database(settings)
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
-    with transaction(engine) as session:
-        stored = session.scalar(select(func.count()).select_from(Post)) or 0
-        for cfg in brands_config():
-            if brand_repo.by_slug(session, cfg["slug"]) is None:
-                brand = create_brand(
-                    session, cfg["slug"], cfg["name"], cfg["keywords"], cfg["handles"]
-                )
-                for name, query in cfg["queries"].items():
-                    add_query(session, brand.id, name, query)
-    if stored:
-        console.print(
-            f"the database already holds {stored:,} posts: they keep the times of their first "
-            "load (`earful demo --fresh` starts over from now)"
-        )
     corpus = settings.data_dir / "demo-corpus.jsonl"
-    write(corpus, seed=7, posts=posts, anchor=utcnow(), team=True)
-    console.print(f"demo corpus: {corpus}")
-    ingest_cmd.ingest(corpus, fmt="jsonl", database=None)
-    with transaction(engine) as session:
-        email, password = ensure_demo_admin(session)
+    loaded = load_demo(
+        engine, corpus, posts, utcnow(),
+        lambda pipeline, replay: ingest_cmd.with_progress(pipeline, replay, corpus.name),
+    )  # fmt: skip
     engine.dispose()
+    if loaded.stored_before:
+        console.print(
+            f"the database already holds {loaded.stored_before:,} posts: they keep the times "
+            "of their first load (`earful demo --fresh` starts over from now)"
+        )
+    console.print(f"demo corpus: {corpus}")
+    ingest_cmd.print_summary(loaded.summary)
+    email, password = loaded.email, loaded.password
     console.print(f"demo login: [bold]{email}[/bold] / [bold]{password}[/bold]")
+    slugs = ", ".join(f"/s/{cfg['slug']}" for cfg in brands_config())
+    console.print(f"public service pages (no login): {slugs}")
     if not no_serve:
         serve(host=host, port=port)
 

@@ -5,27 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
 from earful.auth import repository as users_repo
 from earful.auth.service import audit
-from earful.brands import repository as brands_repo
-from earful.cli.context import console, engine_or_exit, err_console
+from earful.cli.context import brand_or_exit, console, engine_or_exit, err_console, refused
+from earful.csat import service as csat_service
 from earful.db import transaction
-from earful.engagement import compose, settings
+from earful.engagement import compose, settings, shifts
 from earful.engagement import repository as repo
-from earful.errors import DomainError
 
 app = typer.Typer(no_args_is_help=True)
 Database = Annotated[str | None, typer.Option(help="Database URL (default: settings).")]
-
-
-def _brand_id(session: Session, slug: str) -> int:
-    brand = brands_repo.by_slug(session, slug)
-    if brand is None:
-        err_console.print(f"[red]error:[/red] no brand {slug!r}")
-        raise typer.Exit(1)
-    return brand.id
 
 
 @app.command("signing")
@@ -56,7 +46,7 @@ def signing(
     """Set (or show) the brand's signature format, thank-you text and compliment rules."""
     engine = engine_or_exit(database)
     with transaction(engine) as session:
-        brand_id = _brand_id(session, brand)
+        brand_id = brand_or_exit(session, brand).id
         current = repo.settings(session, brand_id)
         rules = None
         if any(v is not None for v in (thank, like, repost, min_score)):
@@ -67,7 +57,7 @@ def signing(
                 repost=bool(old.get("repost")) if repost is None else repost,
                 min_score=float(old.get("min_score", 0.0)) if min_score is None else min_score,
             )
-        try:
+        with refused():
             s = settings.set_signing(
                 session,
                 brand_id,
@@ -75,9 +65,6 @@ def signing(
                 thank_template=thank_text,
                 rules=rules,
             )
-        except DomainError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
         changed = [
             name
             for name, value in (
@@ -112,16 +99,13 @@ def signature(
     """Give an agent their own signature in a brand (overrides the brand's format)."""
     engine = engine_or_exit(database)
     with transaction(engine) as session:
-        brand_id = _brand_id(session, brand)
+        brand_id = brand_or_exit(session, brand).id
         user = users_repo.user_by_email(session, email.strip().lower())
         if user is None or users_repo.membership(session, user.id, brand_id) is None:
             err_console.print(f"[red]error:[/red] no agent {email!r} in {brand}")
             raise typer.Exit(1)
-        try:
+        with refused():
             row = settings.set_agent_signature(session, brand_id, user.id, text)
-        except DomainError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
         audit(session, None, "settings.agent_signature", brand_id=brand_id,
               target=f"user:{user.id}")  # fmt: skip
         console.print(
@@ -145,12 +129,9 @@ def public(
     """Publish the brand's public service page: hours, whether you are in, the honest ETA."""
     engine = engine_or_exit(database)
     with transaction(engine) as session:
-        brand_id = _brand_id(session, brand)
-        try:
+        brand_id = brand_or_exit(session, brand).id
+        with refused():
             s = settings.set_public_page(session, brand_id, published=publish, contact=contact)
-        except DomainError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
         if publish is not None or contact is not None:
             audit(session, None, "settings.public_page", brand_id=brand_id,
                   target=f"brand:{brand}", result="on" if s.public_page else "off")  # fmt: skip
@@ -159,3 +140,64 @@ def public(
         + ("published" if s.public_page else "not published")
         + (f"; preferred contact: {s.preferred_contact}" if s.preferred_contact else "")
     )
+
+
+@app.command("csat")
+def csat(
+    brand: Annotated[str, typer.Argument(help="Brand slug.")],
+    enabled: Annotated[
+        bool | None,
+        typer.Option("--on/--off", help="Send a 1-5 survey after each resolved conversation."),
+    ] = None,
+    valid_days: Annotated[
+        int | None, typer.Option(help="Days the survey's link can be answered (1-90).")
+    ] = None,
+    database: Database = None,
+) -> None:
+    """Ask customers "How did we do?" once their conversation is resolved (or show it)."""
+    engine = engine_or_exit(database)
+    with transaction(engine) as session:
+        brand_id = brand_or_exit(session, brand).id
+        with refused():
+            s = csat_service.set_csat(session, brand_id, enabled=enabled, valid_days=valid_days)
+        if enabled is not None or valid_days is not None:
+            audit(session, None, "settings.csat", brand_id=brand_id, target=f"brand:{brand}",
+                  result="on" if s.enabled else "off", count=s.valid_days)  # fmt: skip
+        console.print(
+            f"{brand}: satisfaction surveys are " + ("on" if s.enabled else "off")
+            + f"; links valid {s.valid_days} days"
+        )  # fmt: skip
+
+
+@app.command("shift-posts")
+def shift_posts(
+    brand: Annotated[str, typer.Argument(help="Brand slug.")],
+    enabled: Annotated[
+        bool | None,
+        typer.Option("--on/--off", help="Post when the team comes in and when it leaves."),
+    ] = None,
+    network: Annotated[str | None, typer.Option(help="Where to post, e.g. mastodon.")] = None,
+    sign_on: Annotated[
+        str | None, typer.Option(help="Text on opening; {until} is filled in; '' resets.")
+    ] = None,
+    sign_off: Annotated[
+        str | None, typer.Option(help="Text on closing; {until} is filled in; '' resets.")
+    ] = None,
+    database: Database = None,
+) -> None:
+    """Sign-on / sign-off posts at the edges of the brand's service hours (or show them)."""
+    engine = engine_or_exit(database)
+    with transaction(engine) as session:
+        brand_id = brand_or_exit(session, brand).id
+        with refused():
+            s = shifts.set_shift_posts(session, brand_id, enabled=enabled, network=network,
+                                       sign_on=sign_on, sign_off=sign_off)  # fmt: skip
+        if any(v is not None for v in (enabled, network, sign_on, sign_off)):
+            audit(session, None, "settings.shift_posts", brand_id=brand_id,
+                  target=f"brand:{brand}", result="on" if s.enabled else "off",
+                  network=s.network)  # fmt: skip
+        console.print(
+            f"{brand}: sign-on/off posts are " + ("on" if s.enabled else "off")
+            + f" on {s.network}; on: {s.sign_on or shifts.DEFAULT_ON!r}; "
+            + f"off: {s.sign_off or shifts.DEFAULT_OFF!r}"
+        )  # fmt: skip

@@ -55,7 +55,18 @@ def ingest(
     if brand:
         with transaction(engine) as session:
             brand_id = ensure_brand(session, brand).id
-    pipeline = Pipeline(engine)
+    summary = with_progress(Pipeline(engine), connector, path.name, brand_id, from_start)
+    print_summary(summary)
+
+
+def with_progress(
+    pipeline: Pipeline,
+    connector: FileReplay,
+    label: str,
+    brand_id: int | None = None,
+    from_start: bool = False,
+) -> IngestSummary:
+    """Replay a file through the pipeline with a progress bar on a terminal's stderr."""
     progress = Progress(
         TextColumn("[bold]ingest[/bold] {task.description}"),
         BarColumn(),
@@ -66,13 +77,12 @@ def ingest(
         disable=not sys.stderr.isatty(),
     )
     with progress:
-        task = progress.add_task(path.name, total=connector.total() or None)
+        task = progress.add_task(label, total=connector.total() or None)
 
         def advance(batch: Batch, _result: IngestSummary) -> None:
             progress.update(task, completed=batch.progress)
 
-        summary = pipeline.ingest(connector, brand_id, from_start=from_start, on_batch=advance)
-    print_summary(summary)
+        return pipeline.ingest(connector, brand_id, from_start=from_start, on_batch=advance)
 
 
 def print_summary(summary: IngestSummary) -> None:

@@ -18,7 +18,9 @@ from earful.cli import (
 )
 from earful.cli import customers as customers_cli
 from earful.cli import engagement as engagement_cli
+from earful.cli import notify as notify_cli
 from earful.cli import outbound as outbound_cli
+from earful.cli import retention as retention_cli
 from earful.cli import understanding as understanding_cli
 from earful.cli import worker as worker_cli
 
@@ -44,12 +46,19 @@ app.add_typer(brands.app, name="brands", help="Manage brands.")
 app.add_typer(sources.app, name="sources", help="Network sources: add, list, run, health.")
 app.add_typer(conversations.app, name="conversations", help="Inspect conversations.")
 app.add_typer(customers_cli.app, name="customers", help="A customer's data: export it, erase it.")
+app.add_typer(
+    retention_cli.app, name="retention", help="Retention: delete or anonymise old conversations."
+)
 app.add_typer(users.app, name="users", help="Manage agents and their roles.")
 app.add_typer(outbound_cli.app, name="outbound", help="Outbound jobs: run the sender, list, retry.")
 app.add_typer(
     engagement_cli.app, name="engagement", help="Signatures, thank-you text, compliment rules."
 )
 app.add_typer(outbound_cli.mail_app, name="mail", help="Inbound email: serve SMTP for answers.")
+app.add_typer(notify_cli.app, name="notify", help="A user's notifications: set, show.")
+app.add_typer(
+    notify_cli.webhooks_app, name="webhooks", help="Event webhooks: add, list, remove, resume."
+)
 app.add_typer(bench.app, name="bench", help="Measure this box: `earful bench capacity`.")
 app.add_typer(listening.app)  # `earful match ...` and `earful queries ...`
 

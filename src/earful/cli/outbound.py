@@ -6,7 +6,9 @@ import asyncio
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,8 +16,10 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from earful.cli.context import console, engine_or_exit, err_console, settings_or_exit
+from earful.csat import service as csat
+from earful.customers import erasure, retention
 from earful.db import transaction
-from earful.engagement import acknowledge
+from earful.engagement import acknowledge, shifts
 from earful.engagement import repository as repo
 from earful.engagement import service as replies
 from earful.engagement.limiter import DEFAULT_RULES, Limits
@@ -26,6 +30,8 @@ from earful.handoff import sync
 from earful.handoff.config import HandoffSettings
 from earful.models import JobState
 from earful.models.base import utcnow
+from earful.notifications import dispatch as notify
+from earful.notifications import senders as notify_senders
 from earful.sources import actors
 
 if TYPE_CHECKING:
@@ -55,6 +61,10 @@ class Outbound:
     worker: OutboundWorker
     zendesk: ZendeskClient | None
     helpscout: HelpScoutClient | None
+    # Signs survey links (the app's secret key) and addresses survey emails.
+    secret_key: str = ""
+    handoff: HandoffSettings | None = None
+    public_url: str = "http://127.0.0.1:8000"  # links in notifications and events
 
 
 def outbound(engine: Engine, secret_key: str, concurrency: int = 32) -> Outbound:
@@ -64,13 +74,17 @@ def outbound(engine: Engine, secret_key: str, concurrency: int = 32) -> Outbound
     worker = OutboundWorker(
         engine,
         actors=actors.resolver(engine, secret_key),
-        senders=handoff_senders.senders(handoff),
+        senders={
+            **handoff_senders.senders(handoff),
+            **notify_senders.senders(handoff, engine, secret_key),
+        },
         limits=Limits(dict(DEFAULT_RULES)),
         concurrency=concurrency,
     )
     return Outbound(
-        engine, worker, handoff_senders.zendesk(handoff), handoff_senders.helpscout(handoff)
-    )
+        engine, worker, handoff_senders.zendesk(handoff), handoff_senders.helpscout(handoff),
+        secret_key, handoff, handoff.public_url,
+    )  # fmt: skip
 
 
 async def outbound_rounds(
@@ -80,27 +94,52 @@ async def outbound_rounds(
     once: bool = False,
     interval: float = 1.0,
     sync_every: float = 60.0,
+    clock: Callable[[], datetime] = utcnow,
 ) -> None:
-    """Round after round: recover stale sends, acknowledge, apply the compliment rules,
-    send what is due, pull ticket
-    updates every ``sync_every`` s; until ``stop`` is set (checked between rounds, and the
-    pause between two rounds ends at once) or, with ``once``, after one round."""
+    """Round after round (each at ``clock()``): recover stale sends, acknowledge, apply the
+    compliment rules, post at the service hours' edges, survey resolved conversations,
+    queue notifications and event webhooks (``notifications.dispatch``), send what is due,
+    pull ticket updates every ``sync_every`` s; until ``stop`` is set (checked between
+    rounds, and the pause between two rounds ends at once) or, with ``once``, after one
+    round."""
     engine, worker = out.engine, out.worker
     zendesk, helpscout = out.zendesk, out.helpscout
     last_sync = 0.0
     while True:
         recovered = worker.recover()
         with transaction(engine) as session:
-            acks = acknowledge.acknowledge_waiting(session, utcnow())
-            thanks = replies.compliment_round(session, utcnow())
+            now = clock()
+            acks = acknowledge.acknowledge_waiting(session, now)
+            thanks = replies.compliment_round(session, now)
+            shifts_queued = shifts.shift_round(session, now)
+            surveys = (
+                csat.survey_round(session, now, out.secret_key, out.handoff)
+                if out.handoff is not None
+                else []
+            )
+            # Each brand's retention window, applied at most hourly (policy.last_run_at).
+            kept = retention.run_due(session, now)
+            # Erasures a killed `earful customers erase` left half-way.
+            finished = erasure.resume_pending(session, now)
+            told = notify.notify_round(session, now, out.public_url)
         summary = await worker.drain(idle_s=0.0)
         summary.add(recovered)
-        if summary.claimed or summary.recovered or acks or thanks:
+        if summary.claimed or summary.recovered or acks or thanks or surveys or shifts_queued:
             console.print(
                 _line(summary)
                 + (f", acknowledged {len(acks)}" if acks else "")
                 + (f", compliment rules queued {len(thanks)}" if thanks else "")
+                + (f", surveys queued {len(surveys)}" if surveys else "")
+                + (f", sign-on/off posts queued {len(shifts_queued)}" if shifts_queued else "")
             )
+        if finished:
+            console.print(f"finished {len(finished)} erasure(s) left unfinished")
+        for r in kept:
+            console.print(
+                f"retention {r.brand}: {r.mode} {r.conversations} conversations, {r.posts} posts"
+            )
+        if told:
+            console.print(told.line())
         if (
             sync_every
             and (zendesk or helpscout)

@@ -7,8 +7,8 @@ one database. SIGTERM or SIGINT stops them all, each between two units of work: 
 server ends its event streams and finishes its requests, the worker its round, the
 sources their batch; then the process exits 0. Should the web server or the worker stop
 on its own, the others are stopped too and the exit status is 1, so a service manager
-restarts the whole desk. Sources, brands and listening queries are read at start: restart
-after changing them.
+restarts the whole desk. A source paused, resumed, added, changed or deleted while it runs
+is heard (or not) within seconds (``sources.supervisor``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ import typer
 from earful.cli.context import console, engine_or_exit, err_console, settings_or_exit
 from earful.cli.outbound import MailListener, outbound, outbound_rounds, start_mail
 from earful.migrate import upgrade
-from earful.sources.live import Listeners
-from earful.sources.service import live_connectors
+from earful.sources.supervisor import Supervisor
 from earful.web import server
 from earful.web.app import create_app
 
@@ -73,13 +72,11 @@ def run(
                 raise _Failed(f"cannot receive mail on {mail_host}:{mail_port}: {exc}") from None
             console.print(f"inbound mail on {mail_host}:{mail_port} for *@{desk.mail.reply_domain}")
         if sources:
-            heard, broken = live_connectors(engine, settings.secret_key)
+            desk.sources = Supervisor(engine, settings.secret_key)
+            heard, broken = desk.sources.start()
             for name, why in broken:
                 err_console.print(f"[yellow]source {name} not started:[/yellow] {why}")
-            if heard:
-                desk.sources = Listeners(engine, heard)
-                desk.sources.start()
-            console.print(f"live sources: {', '.join(n for _, n, _ in heard) or 'none'}")
+            console.print(f"live sources: {', '.join(heard) or 'none'}")
         sender = outbound(engine, settings.secret_key)
         desk.worker = _thread(
             "earful-outbound",
@@ -110,7 +107,7 @@ class _Desk:
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.mail: MailListener | None = None
-        self.sources: Listeners | None = None
+        self.sources: Supervisor | None = None
         self.worker: threading.Thread | None = None
         self.web: server.Server | None = None
         self.serving: threading.Thread | None = None

@@ -24,6 +24,9 @@ class TrainTask(StrEnum):
     urgency = "urgency"
     intent = "intent"
     all = "all"
+    transformer = "transformer"
+    second_tier = "second-tier"
+    export_corrections = "export-corrections"
 
 
 class EvalTask(StrEnum):
@@ -34,27 +37,124 @@ class EvalTask(StrEnum):
 
 
 def train(
-    task: Annotated[TrainTask, typer.Argument(help="Which head to train (or all).")],
+    task: Annotated[
+        TrainTask,
+        typer.Argument(
+            help="Which head to train (or all); `transformer`: fine-tune, export and build "
+            "the second tier (needs the `train` extra); `second-tier`: build it from the "
+            "model exported in --work; `export-corrections`: agents' label corrections."
+        ),
+    ],
     data_dir: Annotated[
         Path | None,
         typer.Option("--data-dir", help="Labeled corpora (default: ../shared/data)."),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Artifact directory (default: the package's).")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Artifact directory (default: the package's); for export-corrections the "
+            "JSONL file (default: standard output).",
+        ),
     ] = None,
+    with_corrections: Annotated[
+        Path | None,
+        typer.Option("--with-corrections", help="Add these exported corrections to training."),
+    ] = None,
+    work: Annotated[
+        Path | None,
+        typer.Option("--work", help="transformer: where the fine-tuned weights are kept."),
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, help="transformer: stop after N steps.")
+    ] = None,
+    database: DatabaseOpt = None,
 ) -> None:
     from earful.understanding import ARTIFACTS
     from earful.understanding.training import train as run_training
     from earful.understanding.training import train_intent
 
+    if task is TrainTask.export_corrections:
+        _export_corrections(out, database)
+        return
+    if with_corrections is not None and not with_corrections.is_file():
+        err_console.print(f"[red]error:[/red] no such file: {with_corrections}")
+        raise typer.Exit(2)
     target = out or ARTIFACTS
     t0 = time.perf_counter()
-    if task is TrainTask.intent:
-        report: dict[str, Any] = {"intent": train_intent(target)}
-    else:
-        report = run_training(task.value, data_dir, target)
+    try:
+        if task is TrainTask.intent:
+            report: dict[str, Any] = {"intent": train_intent(target)}
+        elif task is TrainTask.transformer:
+            report = _train_transformer(data_dir, target, work, with_corrections, max_steps)
+        elif task is TrainTask.second_tier:
+            report = _build_second_tier(data_dir, target, work)
+        else:
+            report = run_training(task.value, data_dir, target, with_corrections)
+    except ValueError as e:
+        err_console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from e
     report["seconds"] = round(time.perf_counter() - t0, 1)
     console.print_json(json.dumps(report))
+
+
+def _train_transformer(
+    data_dir: Path | None,
+    out: Path,
+    work: Path | None,
+    with_corrections: Path | None,
+    max_steps: int | None,
+) -> dict[str, Any]:
+    try:
+        from earful.understanding import transformer_training as tt
+    except ImportError as e:  # torch and transformers come with the `train` extra only
+        err_console.print(f"[red]error:[/red] {e}; install the `train` extra")
+        raise typer.Exit(2) from e
+    from earful.understanding.training import corrections
+
+    extra = corrections(with_corrections, "sentiment") if with_corrections else []
+    work = work or out / "work"
+    entry = tt.train_transformer(
+        data_dir,
+        work / "export",
+        work,
+        extra,
+        max_steps=max_steps,
+        epochs=2,  # the shipped recipe
+        log=err_console.print,
+    )
+    built = _build_second_tier(data_dir, out, work / "export", entry["training"])
+    return {"transformer": entry, **built}
+
+
+def _build_second_tier(
+    data_dir: Path | None, out: Path, exported: Path | None, training: Any = None
+) -> dict[str, Any]:
+    """Measure the exported model, fit its complaint and urgency heads, write tier2.json."""
+    from earful.understanding.tier2_training import build
+
+    if exported is None or not (exported / "sentiment.int8.onnx").is_file():
+        err_console.print("[red]error:[/red] --work must hold sentiment.int8.onnx")
+        raise typer.Exit(2)
+    if training is None and (exported / "training.json").is_file():
+        training = json.loads((exported / "training.json").read_text())
+    manifest = build(exported, out, data_dir, training, log=err_console.print)
+    return {"second_tier": {k: manifest[k] for k in ("version", "blend", "reports")}}
+
+
+def _export_corrections(out: Path | None, database: str | None) -> None:
+    from earful.conversations.corrections import export
+    from earful.migrate import upgrade
+
+    engine = engine_or_exit(database)
+    upgrade(engine)
+    with engine.connect() as conn:
+        lines = [json.dumps(doc, ensure_ascii=False) + "\n" for doc in export(conn)]
+    if out is None:
+        print("".join(lines), end="")
+        return
+    out.write_text("".join(lines), encoding="utf-8")
+    err_console.print(f"exported {len(lines):,} corrections to {out}")
 
 
 def evaluate(
@@ -96,18 +196,7 @@ def run_eval(task: str, texts: list[str], truth: list[str]) -> dict[str, Any]:
         predicted = [detector.detect(t)[0] for t in texts]
         order: list[str] = []
     else:
-        labels = model.classify(texts)
-        if task == "sentiment":
-            predicted = [lab.sentiment or "" for lab in labels]
-            order = ["negative", "neutral", "positive"]
-        elif task == "complaint":
-            predicted = [
-                "complaint" if lab.intent == "complaint" else "not_complaint" for lab in labels
-            ]
-            order = ["complaint", "not_complaint"]
-        else:
-            predicted = [str(lab.urgency) for lab in labels]
-            order = ["0", "1", "2", "3", "4"]
+        predicted, order = _predicted(task, model.classify(texts))
     elapsed = time.perf_counter() - t0
     scores = ev.score(truth, predicted, order)
     scores.posts_per_s = len(texts) / elapsed if elapsed > 0 else 0.0
@@ -130,7 +219,40 @@ def run_eval(task: str, texts: list[str], truth: list[str]) -> dict[str, Any]:
         if task == "urgency":
             b.extra["spearman"] = _spearman(truth, base)
         result["baseline"] = {"name": name, **b.as_json()}
+    if task != "language":
+        second = _second_tier_eval(task, texts, truth)
+        if second is not None:
+            result["second_tier"] = second
     return result
+
+
+def _predicted(task: str, labels: list[Any]) -> tuple[list[str], list[str]]:
+    """A task's predictions from labels, and the label order of its report."""
+    if task == "sentiment":
+        return [lab.sentiment or "" for lab in labels], ["negative", "neutral", "positive"]
+    if task == "complaint":
+        got = ["complaint" if lab.intent == "complaint" else "not_complaint" for lab in labels]
+        return got, ["complaint", "not_complaint"]
+    return [str(lab.urgency) for lab in labels], ["0", "1", "2", "3", "4"]
+
+
+def _second_tier_eval(task: str, texts: list[str], truth: list[str]) -> dict[str, Any] | None:
+    """The second tier on the same rows (its rate includes the fast tier it blends with)."""
+    from earful.understanding import evaluation as ev
+    from earful.understanding.tier2 import shipped_second_tier
+
+    tier = shipped_second_tier()
+    if tier is None:
+        return None
+    tier.classify(["warm up :)"])
+    t0 = time.perf_counter()
+    predicted, order = _predicted(task, tier.classify(texts))
+    elapsed = time.perf_counter() - t0
+    s = ev.score(truth, predicted, order)
+    s.posts_per_s = len(texts) / elapsed if elapsed > 0 else 0.0
+    if task == "urgency":
+        s.extra["spearman"] = _spearman(truth, predicted)
+    return {"name": f"second tier {tier.version}", **s.as_json()}
 
 
 def _spearman(truth: list[str], predicted: list[str]) -> float:
@@ -151,7 +273,9 @@ def _print_result(task: str, result: dict[str, Any]) -> None:
     for col in ("macro recall", "macro F1", "accuracy", "posts/s"):
         table.add_column(col, justify="right")
     keys = ("macro_recall", "macro_f1", "accuracy")
-    runs = [("earful", result)]
+    runs = [("earful (fast tier)", result)]
+    if "second_tier" in result:
+        runs.append((result["second_tier"]["name"], result["second_tier"]))
     if "baseline" in result:
         runs.append((result["baseline"]["name"], result["baseline"]))
     has_rho = "spearman" in result
@@ -175,6 +299,14 @@ def _print_result(task: str, result: dict[str, Any]) -> None:
 
 def reclassify(
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 2000,
+    second_tier: Annotated[
+        bool,
+        typer.Option(
+            "--second-tier",
+            help="Relabel customer posts the shipped second tier has not labeled (posts "
+            "stored while it was off, or while it failed). Agents' corrections are kept.",
+        ),
+    ] = False,
     database: DatabaseOpt = None,
 ) -> None:
     """Re-label every post whose labels came from another model version."""
@@ -184,6 +316,9 @@ def reclassify(
 
     engine = engine_or_exit(database)
     upgrade(engine)
+    if second_tier:
+        _reclassify_second_tier(engine, batch_size)
+        return
     classifier = shipped()
     with engine.connect() as conn:
         todo = LabelRepository(conn).count_stale(classifier.version)
@@ -199,3 +334,23 @@ def reclassify(
         done += len(rows)
         last = ids[-1]
     console.print(f"reclassified {done:,} of {todo:,} posts with model {classifier.version}")
+
+
+def _reclassify_second_tier(engine: Any, batch_size: int) -> None:
+    from earful.pipeline.second_tier import relabel
+    from earful.understanding.repository import LabelRepository
+    from earful.understanding.tier2 import shipped_second_tier
+
+    tier = shipped_second_tier()
+    if tier is None:
+        err_console.print("[red]error:[/red] the second tier is not installed or failed to load")
+        raise typer.Exit(2)
+    done, last = 0, 0
+    while True:
+        with engine.connect() as conn:
+            ids = LabelRepository(conn).second_tier_stale(tier.version, last, batch_size)
+        if not ids:
+            break
+        done += relabel(engine, ids, tier)
+        last = ids[-1]
+    console.print(f"relabeled {done:,} posts with the second tier {tier.version}")

@@ -62,6 +62,8 @@ class Batch:
     edited: list[PostIn] = field(default_factory=list)
     # Seconds between the newest event's time and now, when the network says.
     lag_s: float | None = None
+    # Private messages to the brand's account (DMs, Messenger): see pipeline.private.
+    private: list[PostIn] = field(default_factory=list)
 
 
 HealthState = Literal["idle", "connecting", "connected", "lagging", "failing", "stopped"]
@@ -247,6 +249,10 @@ class Actor(ABC):
 
     @abstractmethod
     async def repost(self, target: str) -> Sent: ...
+
+    async def post(self, text: str, idempotency_key: str | None = None) -> Sent:
+        """A public post of the brand's own; networks without it raise NotSupported."""
+        raise NotSupported(f"{type(self).__name__} cannot publish posts of its own")
 
     async def direct_message(self, recipient: str, text: str) -> Sent:
         """A private message to an author id; networks without one raise NotSupported."""

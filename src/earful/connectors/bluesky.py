@@ -8,7 +8,8 @@
 * Backfill: ``app.bsky.feed.searchPosts?q=...&sort=latest`` before the first connection.
 * Act: ``com.atproto.server.createSession`` with an app password (``refreshSession`` when
   the access token expires), ``com.atproto.repo.createRecord`` for replies (``reply.root``
-  and ``reply.parent`` strong refs), likes and reposts.
+  and ``reply.parent`` strong refs), likes and reposts; chat messages through the chat
+  service (``connectors/bluesky_chat.py`` hears them).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ from earful.pipeline.schema import Rejected
 JETSTREAM_URL = "wss://jetstream2.us-east.bsky.network/subscribe"
 PDS_URL = "https://bsky.social"
 LIKE_COLLECTION = "app.bsky.feed.like"
+# Chat (direct messages) lives on Bluesky's chat service, reached through the PDS.
+CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
+CONVO = "convo:"  # a chat answer's target: the conversation itself, not a member
 
 
 def _now() -> str:
@@ -115,18 +119,28 @@ class Xrpc:
         self._take(check(response, "refreshSession"))
 
     async def call(
-        self, method: str, nsid: str, params: dict[str, Any] | None = None, body: Any = None
+        self,
+        method: str,
+        nsid: str,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        proxy: str | None = None,
     ) -> Any:
+        """``nsid`` on the PDS with our session; ``proxy`` (``atproto-proxy``) has the PDS
+        forward it to another service (the chat service) on our behalf."""
         if self.access is None:
             await self.login()
         for attempt in range(2):
+            headers = {"Authorization": f"Bearer {self.access}"}
+            if proxy:
+                headers["atproto-proxy"] = proxy
             response = await request(
                 self.client,
                 method,
                 self.base + nsid,
                 params=params,
                 json=body,
-                headers={"Authorization": f"Bearer {self.access}"},
+                headers=headers,
                 gate=self.gate,
             )
             expired = response.status_code == 401 or (
@@ -144,6 +158,30 @@ class Xrpc:
             self.client, "GET", self.base + nsid, params=params, headers=headers, gate=self.gate
         )
         return check(response, nsid)
+
+
+async def send_chat(xrpc: Xrpc, recipient: str, text: str) -> Sent:
+    """A chat message to ``convo:<id>`` (the conversation the customer wrote in, a group
+    one included) or to a DID: its one-to-one conversation with us
+    (``chat.bsky.convo.getConvoForMembers``); then ``chat.bsky.convo.sendMessage``."""
+    convo_id: Any = recipient.removeprefix(CONVO)
+    if not recipient.startswith(CONVO):
+        found = await xrpc.call(
+            "GET", "chat.bsky.convo.getConvoForMembers", params={"members": [recipient]},
+            proxy=CHAT_PROXY,
+        )  # fmt: skip
+        convo = found.get("convo") if isinstance(found, dict) else None
+        convo_id = convo.get("id") if isinstance(convo, dict) else None
+    if not isinstance(convo_id, str) or not convo_id:
+        raise ConnectorError("getConvoForMembers answered without a conversation id")
+    sent = await xrpc.call(
+        "POST",
+        "chat.bsky.convo.sendMessage",
+        body={"convoId": convo_id, "message": {"text": text}},
+        proxy=CHAT_PROXY,
+    )
+    message_id = sent.get("id") if isinstance(sent, dict) else None
+    return Sent(f"chat:{convo_id}:{message_id}" if isinstance(message_id, str) else None)
 
 
 def _xrpc_error(response: httpx.Response) -> str:
@@ -386,6 +424,9 @@ class Bluesky(LiveConnector, Actor):
         subject, _ = await self._strong_ref(target)
         record = {"$type": REPOST_COLLECTION, "subject": subject, "createdAt": _now()}
         return await self._create(REPOST_COLLECTION, record)
+
+    async def direct_message(self, recipient: str, text: str) -> Sent:
+        return await send_chat(self.xrpc, recipient, text)
 
 
 def _pending(batch: Batch) -> bool:

@@ -27,6 +27,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from earful.connectors.base import (
+    ActionError,
     Actor,
     AuthError,
     Batch,
@@ -181,10 +182,10 @@ class Mastodon(LiveConnector, Actor):
                 except BadRecord as exc:
                     batch.rejected.append(Rejected(f"catch-up {newest}:{i}", str(exc), _raw(doc)))
                     continue
-                batch.posts.append(post)
+                (batch.private if doc.get("visibility") == "direct" else batch.posts).append(post)
                 newest = _newer(newest, str(doc["id"]))
             batch.cursor = _cursor(newest)
-            if batch.posts or batch.rejected:
+            if batch.posts or batch.private or batch.rejected:
                 yield batch
         except BaseException:
             await cancel(first)
@@ -229,6 +230,8 @@ class Mastodon(LiveConnector, Actor):
                         if item.external_id.startswith(self.instance + "/"):
                             newest = _newer(newest, item.external_id.rpartition("/")[2])
                             batch.cursor = cursor = _cursor(newest)
+                    elif what == "private":  # a direct status: see pipeline.private
+                        batch.private.append(item)
                     elif what == "edit":
                         batch.edited.append(item)
                     elif what == "delete":
@@ -322,6 +325,14 @@ class Mastodon(LiveConnector, Actor):
         )
         return Sent(self.external(str(doc["id"])), doc.get("url"))
 
+    async def post(self, text: str, idempotency_key: str | None = None) -> Sent:
+        doc = await self._post(
+            "/api/v1/statuses",
+            {"status": text, "visibility": "public"},
+            key=idempotency_key or str(uuid.uuid4()),
+        )
+        return Sent(self.external(str(doc["id"])), doc.get("url"))
+
     async def like(self, target: str) -> Sent:
         doc = await self._post(f"/api/v1/statuses/{self.local_id(target)}/favourite")
         return Sent(self.external(str(doc.get("id"))))
@@ -331,13 +342,24 @@ class Mastodon(LiveConnector, Actor):
         return Sent(self.external(str(doc.get("id"))), doc.get("url"))
 
     async def direct_message(self, recipient: str, text: str) -> Sent:
-        acct = recipient.lstrip("@")
-        doc = await self._post(
-            "/api/v1/statuses",
-            {"status": f"@{acct} {text}", "visibility": "direct"},
-            key=str(uuid.uuid4()),
-        )
+        """A direct status to ``@acct``, or (``in-thread:<status>``) an answer under the
+        customer's direct status, mentioning its author; direct either way."""
+        body: dict[str, Any] = {"visibility": "direct"}
+        if recipient.startswith(IN_THREAD):
+            status_id = self.local_id(recipient.removeprefix(IN_THREAD))
+            parent = await self._get(f"/api/v1/statuses/{status_id}")
+            acct = (parent.get("account") or {}).get("acct") if isinstance(parent, dict) else None
+            if not acct:
+                raise ActionError("the direct status to answer has no author", 404)
+            body["in_reply_to_id"] = status_id
+        else:
+            acct = recipient.lstrip("@")
+        body["status"] = text if f"@{acct}" in text else f"@{acct} {text}"
+        doc = await self._post("/api/v1/statuses", body, key=str(uuid.uuid4()))
         return Sent(self.external(str(doc["id"])), doc.get("url"))
+
+
+IN_THREAD = "in-thread:"  # a direct message's recipient that is a status to answer under
 
 
 def _newer(a: str | None, b: str) -> str:

@@ -9,6 +9,8 @@
 * Page ``feed`` changes (comments and posts: add / edited / remove) and Instagram
   ``comments`` and ``mentions`` (a mention carries ids only: its text is looked up with
   the page token).
+* Messenger and Instagram messages (``entry[].messaging[]``): private conversations
+  (:mod:`earful.connectors.messages`), answered through the Send API.
 * :class:`MetaGraph` answers: ``POST /{comment-id}/comments`` (Facebook) or
   ``/{ig-comment-id}/replies`` (Instagram), ``/{id}/likes``, private replies through
   ``/{page-id}/messages`` with ``recipient.comment_id``.
@@ -30,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from earful.connectors.base import Actor, Batch, NotSupported, Sent
 from earful.connectors.http import RateGate, check, request
+from earful.connectors.messages import parse_meta_messaging
 from earful.connectors.webhook import ReplayGuard
 from earful.connectors.wire import BadRecord, parse_ig_mention, parse_meta_delivery
 from earful.pipeline.runner import Pipeline
@@ -39,6 +42,9 @@ GRAPH_URL = "https://graph.facebook.com/v21.0"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_AGE_S = 3600  # Meta retries failed deliveries for a while; older ones are replays
 MAX_BODY = 1 << 20
+# A direct message's recipient that is a person in a Messenger / Instagram conversation
+# (the page-scoped id), not a comment to answer privately.
+USER_PREFIX = "user:"
 
 
 def signature(app_secret: str, body: bytes) -> str:
@@ -111,13 +117,20 @@ class MetaGraph(Actor):
         raise NotSupported("the Graph API cannot share a post as the page")
 
     async def direct_message(self, recipient: str, text: str) -> Sent:
-        """A private reply to a comment (``recipient`` is the comment id)."""
+        """A private reply to a comment (``recipient`` is the comment id), or an answer in a
+        Messenger / Instagram conversation (``user:<PSID or IGSID>``, the Send API's
+        ``recipient.id``; ``messaging_type: RESPONSE`` inside the 24-hour window)."""
         if not self.page_id:
             raise NotSupported("private replies need the page id")
-        doc = await self._post(
-            f"{self.page_id}/messages",
-            {"recipient": {"comment_id": recipient}, "message": {"text": text}},
-        )
+        if recipient.startswith(USER_PREFIX):
+            data: dict[str, Any] = {
+                "recipient": {"id": recipient.removeprefix(USER_PREFIX)},
+                "messaging_type": "RESPONSE",
+                "message": {"text": text},
+            }
+        else:
+            data = {"recipient": {"comment_id": recipient}, "message": {"text": text}}
+        doc = await self._post(f"{self.page_id}/messages", data)
         return Sent(str(doc.get("message_id")) if isinstance(doc, dict) else None)
 
 
@@ -128,7 +141,7 @@ def router(
     graph_url: str = GRAPH_URL,
 ) -> APIRouter:
     from earful.sources import live
-    from earful.sources.service import SourceError, get_source, settings_of
+    from earful.sources.service import SourceError, heard_source, settings_of
 
     api = APIRouter()
     guard = ReplayGuard(window_s=MAX_AGE_S)
@@ -136,7 +149,7 @@ def router(
 
     def load(source_id: int) -> tuple[str, int | None, dict[str, Any]]:
         with Session(engine) as session:
-            source = get_source(session, source_id)
+            source = heard_source(session, source_id)
             if source.kind != "meta":
                 raise SourceError(f"source {source_id} is not a Meta webhook")
             return source.name, source.brand_id, settings_of(source, secret_key)
@@ -187,6 +200,9 @@ def router(
             changes, bad = parse_meta_delivery(doc)
         except BadRecord as exc:
             changes, bad = [], [("delivery", str(exc))]
+        if isinstance(doc, dict) and doc.get("object") in ("page", "instagram"):
+            batch.private, bad_messages, batch.skipped = parse_meta_messaging(doc)
+            bad += bad_messages
         for where, reason in bad:
             batch.rejected.append(Rejected(f"{digest} {where}", reason, body[:65536]))
         token = settings.get("page_token")

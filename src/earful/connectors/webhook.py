@@ -111,7 +111,7 @@ SourceLookup = Callable[[Session, int, str], tuple[str, int | None, dict[str, An
 def router(engine: Engine, secret_key: str, pipeline: Pipeline | None = None) -> APIRouter:
     """``POST /webhooks/in/{source_id}``: a signed delivery for a ``webhook`` source."""
     from earful.sources import live
-    from earful.sources.service import SourceError, get_source, settings_of
+    from earful.sources.service import SourceError, heard_source, settings_of
 
     api = APIRouter()
     guard = ReplayGuard()
@@ -124,7 +124,7 @@ def router(engine: Engine, secret_key: str, pipeline: Pipeline | None = None) ->
             return JSONResponse({"error": "delivery too large"}, status_code=413)
         try:
             with Session(engine) as session:
-                source = get_source(session, source_id)
+                source = heard_source(session, source_id)
                 if source.kind != "webhook":
                     raise SourceError(f"source {source_id} is not a webhook")
                 secret = settings_of(source, secret_key).get("secret")

@@ -451,7 +451,12 @@ def parse_mastodon_status(doc: Any, instance: str, raw: bytes | None = None) -> 
     )
 
 
-MastodonEvent = tuple[str, Any]  # ("post" | "edit" | "delete" | "skip", payload)
+MastodonEvent = tuple[str, Any]  # ("post" | "private" | "edit" | "delete" | "skip", payload)
+
+
+def _direct(doc: Any) -> bool:
+    """A direct-visibility status: a private message to the accounts it mentions."""
+    return isinstance(doc, dict) and doc.get("visibility") == "direct"
 
 
 def mastodon_event(event: str, payload: Any, instance: str) -> MastodonEvent:
@@ -460,7 +465,10 @@ def mastodon_event(event: str, payload: Any, instance: str) -> MastodonEvent:
         if not isinstance(payload, str | bytes):
             raise BadRecord(f"{event} without a payload")
         raw = payload.encode() if isinstance(payload, str) else payload
-        post = parse_mastodon_status(_decode_json(raw), instance, raw)
+        doc = _decode_json(raw)
+        post = parse_mastodon_status(doc, instance, raw)
+        if _direct(doc):  # never a public post (an edit of one is kept as sent)
+            return ("private" if event == "update" else "skip"), post
         return ("post" if event == "update" else "edit"), post
     if event == "delete":
         if not isinstance(payload, str | int) or isinstance(payload, bool) or payload == "":
@@ -476,7 +484,8 @@ def mastodon_event(event: str, payload: Any, instance: str) -> MastodonEvent:
         if doc.get("type") in ("mention", "status", "quote") and isinstance(
             doc.get("status"), dict
         ):
-            return "post", parse_mastodon_status(doc["status"], instance)
+            what = "private" if _direct(doc["status"]) else "post"
+            return what, parse_mastodon_status(doc["status"], instance)
         return "skip", None
     if isinstance(event, str) and event:
         return "skip", None  # filters_changed, announcement, conversation...
@@ -519,6 +528,8 @@ def parse_meta_delivery(doc: Any) -> tuple[list[MetaChange], list[tuple[str, str
     changes: list[MetaChange] = []
     bad: list[tuple[str, str]] = []
     for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and "messaging" in entry and "changes" not in entry:
+            continue  # private messages: connectors.messages.parse_meta_messaging
         if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
             bad.append((f"entry {i}", "entry without changes"))
             continue

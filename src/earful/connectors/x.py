@@ -395,17 +395,7 @@ class X(LiveConnector, Actor):
 
     async def _call(self, method: str, path: str, user: bool = False, **kw: Any) -> Any:
         token = self.user_token if user else self.bearer
-        if not token:
-            raise AuthError("x: acting needs a user_token (OAuth 2.0 user context)")
-        response = await request(
-            self.client(),
-            method,
-            self.base + path,
-            gate=self.gate,
-            headers={"Authorization": f"Bearer {token}"},
-            **kw,
-        )
-        return check(response, path)
+        return await call(self.client(), self.gate, self.base, token, method, path, **kw)
 
     # ------------------------------------------------------------ rules
 
@@ -645,10 +635,41 @@ class X(LiveConnector, Actor):
         return Sent(None)
 
     async def direct_message(self, recipient: str, text: str) -> Sent:
-        doc = await self._call(
-            "POST", f"/2/dm_conversations/with/{recipient}/messages", user=True, json={"text": text}
+        return await send_direct_message(
+            self.client(), self.gate, self.base, self.user_token, recipient, text
         )
-        return Sent(str((doc.get("data") or {}).get("dm_event_id")))
+
+
+async def call(
+    client: httpx.AsyncClient,
+    gate: RateGate,
+    base: str,
+    token: str | None,
+    method: str,
+    path: str,
+    **kw: Any,
+) -> Any:
+    """One X API request with a bearer token (429 and 5xx waited out by ``request``)."""
+    if not token:
+        raise AuthError("x: acting needs a user_token (OAuth 2.0 user context)")
+    response = await request(
+        client, method, base + path, gate=gate, headers={"Authorization": f"Bearer {token}"}, **kw
+    )
+    return check(response, path)
+
+
+async def send_direct_message(
+    client: httpx.AsyncClient,
+    gate: RateGate,
+    base: str,
+    user_token: str | None,
+    recipient: str,
+    text: str,
+) -> Sent:
+    """``POST /2/dm_conversations/with/:participant_id/messages`` (the one-to-one DM)."""
+    path = f"/2/dm_conversations/with/{recipient}/messages"
+    doc = await call(client, gate, base, user_token, "POST", path, json={"text": text})
+    return Sent(str((doc.get("data") or {}).get("dm_event_id")))
 
 
 async def _lines(response: httpx.Response) -> AsyncGenerator[bytes, None]:

@@ -11,10 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from earful.conversations import service
+from earful.conversations import corrections, service
 from earful.conversations.schemas import (
     AssignIn,
     ConversationSummary,
+    CorrectionIn,
+    CorrectionOut,
     NoteOut,
     StatusIn,
     TagIn,
@@ -136,3 +138,38 @@ def api_untag(
     conv = service.remove_tag(db, principal, conv_id, tag)
     publish_change(request, db, conv.brand_id, conv_id, "tag")
     return service.summary_of(db, principal, conv_id)
+
+
+@html.post("/c/{conv_id}/posts/{post_id}/labels")
+def correct_label(
+    request: Request,
+    db: Db,
+    principal: CurrentUser,
+    conv_id: int,
+    post_id: int,
+    field: Annotated[str, Form(max_length=16)],
+    value: Annotated[str, Form(max_length=16)],
+) -> Response:
+    row = corrections.correct(db, principal, conv_id, post_id, field, value)
+    publish_change(request, db, row.brand_id, conv_id, "labels")
+    return back_to_conversation(conv_id, f"#post-{post_id}")
+
+
+@api.post(
+    "/conversations/{conv_id}/posts/{post_id}/labels",
+    response_model=CorrectionOut,
+    status_code=201,
+)
+def api_correct_label(
+    request: Request, db: Db, principal: CurrentUser, conv_id: int, post_id: int, body: CorrectionIn
+) -> CorrectionOut:
+    row = corrections.correct(db, principal, conv_id, post_id, body.field, body.value)
+    publish_change(request, db, row.brand_id, conv_id, "labels")
+    return CorrectionOut(
+        post_id=row.post_id,
+        field=row.field,
+        old_value=row.old_value,
+        new_value=row.new_value,
+        by=principal.name,
+        at=row.created_at,
+    )

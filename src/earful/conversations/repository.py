@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -23,7 +23,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from earful import business_hours
+from earful.business_hours import Hours
 from earful.conversations import priority as prio
+from earful.conversations.export import by_conversation, status_text
 from earful.models import (
     Brand,
     Conversation,
@@ -31,9 +34,12 @@ from earful.models import (
     ConversationState,
     ConversationStatus,
     ConversationTag,
+    EngagementSettings,
+    Holiday,
     Identity,
     Note,
     Post,
+    SlaPolicy,
     User,
 )
 from earful.models.base import utcnow
@@ -65,23 +71,16 @@ def export_rows(conn: Connection, brand_slug: str | None = None) -> Iterator[dic
     )
     if brand_slug:
         q = q.where(Brand.slug == brand_slug)
-    current: dict[str, Any] | None = None
-    for cid, slug, status, network, author, first, ext in conn.execute(q):
-        if current is None or current["id"] != cid:
-            if current is not None:
-                yield current
-            current = {
-                "id": cid,
-                "brand": slug,
-                "status": str(status.value if hasattr(status, "value") else status),
-                "network": network,
-                "customer": author,
-                "started_at": first.isoformat(),
-                "posts": [],
-            }
-        current["posts"].append(ext)
-    if current is not None:
-        yield current
+    for (cid, slug, status, network, author, first, _), rows in by_conversation(conn.execute(q)):
+        yield {
+            "id": cid,
+            "brand": slug,
+            "status": status_text(status),
+            "network": network,
+            "customer": author,
+            "started_at": first.isoformat(),
+            "posts": [row[-1] for row in rows],
+        }
 
 
 CHUNK = 500
@@ -153,6 +152,8 @@ class ThreadPost:
     urgency: int | None
     language: str | None
     private: bool
+    # The second tier's version when it set sentiment, intent and urgency, else None.
+    tier2_version: str | None
     # Character spans of the text that the brand's listening queries matched.
     spans: list[tuple[int, int]] = field(default_factory=list)
 
@@ -175,6 +176,7 @@ def thread(session: Session, conv_id: int) -> list[ThreadPost]:
             Post.urgency,
             Post.language,
             Post.private,
+            Post.tier2_version,
         )
         .join(ConversationPost, ConversationPost.post_id == Post.id)
         .join(Identity, Identity.id == Post.identity_id)
@@ -256,6 +258,9 @@ def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
             posts[row[0]].append(row)
         values = []
         now = utcnow()
+        brand_ids = sorted({brand for brand, *_ in convs.values()})
+        calendars = service_calendars(session, brand_ids)
+        targets = sla_targets(session, brand_ids)
         for cid, (brand_id, count, target, status) in convs.items():
             items = posts.get(cid, [])
             customer = [p for p in items if not p.from_brand]
@@ -289,7 +294,16 @@ def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
                     "urgency": latest.urgency if latest else None,
                     "waiting_since": waiting,
                     "first_response_at": first_response,
-                    "priority_key": prio.priority_key(s, waiting, target),
+                    "priority_key": prio.priority_key(
+                        s,
+                        due(
+                            calendars.get(brand_id),
+                            waiting,
+                            prio.target_minutes(targets, brand_id, latest.urgency, target)
+                            if latest
+                            else target,
+                        ),
+                    ),
                     "updated_at": now,
                 }
             )
@@ -367,7 +381,7 @@ def answered(session: Session, st: ConversationState, target_minutes: int) -> No
         st.first_response_at = now
     st.waiting_since = None
     s = prio.score(st.urgency, st.sentiment, st.sentiment_score)
-    st.priority_key = prio.priority_key(s, None, target_minutes)
+    st.priority_key = prio.priority_key(s, None)
 
 
 @dataclass(slots=True)
@@ -393,3 +407,66 @@ class InboxRow:
     assignee_id: int | None
     assignee_name: str | None
     tags: list[str]
+
+
+def sla_targets(session: Session, brand_ids: Sequence[int]) -> dict[tuple[int, str], int]:
+    """{(brand id, priority): target minutes} of the brands' SLA policies."""
+    if not brand_ids:
+        return {}
+    rows = session.execute(
+        select(SlaPolicy.brand_id, SlaPolicy.priority, SlaPolicy.target_minutes).where(
+            SlaPolicy.brand_id.in_(list(brand_ids))
+        )
+    )
+    return {(b, p): m for b, p, m in rows}
+
+
+def service_calendars(session: Session, brand_ids: Sequence[int]) -> dict[int, Hours]:
+    """{brand id: service hours with holidays}; a brand without settings is always open.
+    Stored hours are valid (checked when set), so a brand's calendar parses."""
+    if not brand_ids:
+        return {}
+    closed: dict[int, list[date]] = defaultdict(list)
+    for brand_id, day in session.execute(
+        select(Holiday.brand_id, Holiday.day).where(Holiday.brand_id.in_(list(brand_ids)))
+    ):
+        closed[brand_id].append(day)
+    found = {
+        brand_id: business_hours.parse(tz, spans, closed.get(brand_id, ()))
+        for brand_id, tz, spans in session.execute(
+            select(
+                EngagementSettings.brand_id, EngagementSettings.timezone, EngagementSettings.hours
+            ).where(EngagementSettings.brand_id.in_(list(brand_ids)))
+        )
+    }
+    for brand_id in set(closed) - set(found):  # holidays, no hours of its own: UTC days
+        found[brand_id] = business_hours.parse("UTC", None, closed[brand_id])
+    return found
+
+
+def due(calendar: Hours | None, waiting: datetime | None, target_minutes: int) -> datetime | None:
+    """When a conversation waiting since ``waiting`` is due: ``target_minutes`` of the
+    brand's service hours later (a year on when its hours never open)."""
+    if waiting is None:
+        return None
+    if calendar is None:
+        return waiting + timedelta(minutes=target_minutes)
+    found = business_hours.add_working(calendar, waiting, target_minutes)
+    return found if found is not None else waiting + timedelta(days=366)
+
+
+def waiting_ids(session: Session, brand_id: int) -> list[int]:
+    """The brand's conversations waiting for an answer (their due time follows its
+    service hours and SLA targets)."""
+    return list(
+        session.scalars(
+            select(ConversationState.conversation_id).where(
+                ConversationState.brand_id == brand_id,
+                ConversationState.waiting_since.is_not(None),
+            )
+        )
+    )
+
+
+def sla_policy(session: Session, brand_id: int, priority: str) -> SlaPolicy | None:
+    return session.get(SlaPolicy, (brand_id, priority))

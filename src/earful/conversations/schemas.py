@@ -25,7 +25,7 @@ class ConversationSummary(BaseModel):
     waited_minutes: int
     overdue: bool
     waiting: bool = Field(description="the customer is waiting for the brand's answer")
-    target_minutes: int = Field(description="the brand's first-response target")
+    target_minutes: int = Field(description="the target of its priority, else the brand's")
     sla: str = Field(
         description='the service-level clock in words: "due in 12 min", "overdue 3 h", "answered"'
     )
@@ -58,3 +58,21 @@ class TextIn(BaseModel):
 
 class TagIn(BaseModel):
     tag: str = Field(min_length=1, max_length=64)
+
+
+class CorrectionIn(BaseModel):
+    field: Literal["sentiment", "intent", "urgency"]
+    value: str = Field(
+        max_length=16,
+        description="sentiment: negative, neutral, positive; intent: complaint, question, "
+        "compliment, other; urgency: 0-4",
+    )
+
+
+class CorrectionOut(BaseModel):
+    post_id: int
+    field: str
+    old_value: str | None
+    new_value: str
+    by: str | None = Field(description="the agent who corrected the label")
+    at: datetime

@@ -12,6 +12,7 @@ from earful.auth.access import access_brand_id, access_user_in_brand
 from earful.auth.service import Principal, audit
 from earful.conversations import priority as prio
 from earful.conversations import repository as repo
+from earful.conversations import sla
 from earful.conversations.schemas import ConversationSummary
 from earful.errors import BadInput, NotFound
 from earful.models import (
@@ -28,8 +29,14 @@ from earful.models.base import utcnow
 TAG = re.compile(r"^[\w][\w .:-]{0,63}$", re.UNICODE)
 
 
-def summary(row: repo.InboxRow, now: datetime) -> ConversationSummary:
-    waited, overdue = prio.sla(row.waiting_since, now, row.target_minutes)
+def summary(
+    row: repo.InboxRow, now: datetime, targets: sla.Targets | None = None
+) -> ConversationSummary:
+    """The inbox row; the SLA clock counts against the target of the conversation's
+    priority when the brand set one (``targets`` from :func:`sla.targets_of`)."""
+    target = sla.target(targets or {}, row.brand_id, row.urgency, row.target_minutes)
+    waited, _ = prio.sla(row.waiting_since, now, target)
+    due = prio.due_at(row.priority_key) if row.waiting_since is not None else None
     return ConversationSummary(
         id=row.id,
         brand_id=row.brand_id,
@@ -45,10 +52,10 @@ def summary(row: repo.InboxRow, now: datetime) -> ConversationSummary:
         language=row.language,
         priority=round(prio.priority(row.priority_key, now, row.target_minutes), 3),
         waited_minutes=waited,
-        overdue=overdue,
+        overdue=due is not None and now > due,
         waiting=row.waiting_since is not None,
-        target_minutes=row.target_minutes,
-        sla=prio.sla_words(row.waiting_since is not None, waited, row.target_minutes),
+        target_minutes=target,
+        sla=prio.sla_words(due, now),
         assignee_id=row.assignee_id,
         assignee=row.assignee_name,
         tags=row.tags,
@@ -209,4 +216,4 @@ def summary_of(session: Session, principal: Principal, conv_id: int) -> Conversa
     assert brand is not None and ident is not None
     tags = repo.tags_of(session, [conv.id]).get(conv.id, [])
     row = summary_row(conv, brand, st, ident, tags, brand_members(session, conv.brand_id))
-    return summary(row, utcnow())
+    return summary(row, utcnow(), sla.targets_of(session, [conv.brand_id]))

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from earful.auth.service import Principal, audit
 from earful.errors import BadInput, NotFound
 from earful.models import (
     Alert,
@@ -29,11 +31,16 @@ from earful.models import (
     ConversationPost,
     ConversationState,
     ConversationTag,
+    CsatSurvey,
     Customer,
     DeadLetter,
     Erasure,
+    ErasureRequest,
     Handoff,
     Identity,
+    JobKind,
+    LabelCorrection,
+    LinkSuggestion,
     Note,
     OutboundAttempt,
     OutboundJob,
@@ -41,6 +48,7 @@ from earful.models import (
     Reply,
 )
 from earful.models.customer import erasure_key
+from earful.pipeline.repository import lock_ingest
 
 REDACTED = "[erased]"
 
@@ -48,14 +56,21 @@ REDACTED = "[erased]"
 HANDLED = frozenset(
     {"customers", "identities", "posts", "conversations", "conversation_posts",
      "conversation_states", "conversation_tags", "notes", "replies", "outbound_jobs",
-     "outbound_attempts", "handoffs", "dead_letters", "alerts", "erasures", "audit_events"}
+     "outbound_attempts", "handoffs", "dead_letters", "alerts", "erasures", "audit_events",
+     "csat_surveys", "label_corrections", "link_suggestions"}
 )  # fmt: skip
 # Tables that hold no customer data (the brand's own settings, agents, counters).
 HOLDS_NO_CUSTOMER_DATA = frozenset(
     {"brands", "users", "memberships", "api_tokens", "sign_in_throttles", "agent_signatures",
      "canned_replies", "engagement_settings", "listening_queries", "saved_views", "sources",
+     "holidays", "sla_policies", "retention_policies", "erasure_requests",
      "mention_counts", "alembic_version", "posts_fts", "posts_fts_bulk",
-     "posts_fts_data", "posts_fts_idx", "posts_fts_docsize", "posts_fts_config"}
+     "posts_fts_data", "posts_fts_idx", "posts_fts_docsize", "posts_fts_config",
+     "csat_settings", "shift_post_settings",
+     "user_sessions", "totp_credentials", "recovery_codes", "sign_in_policies"}
+    # Notifications and event webhooks keep ids and counts; their text is in outbound_jobs.
+    | {"notification_targets", "notifications", "webhook_endpoints", "webhook_events",
+       "webhook_deliveries"}
 )  # fmt: skip
 
 
@@ -92,6 +107,9 @@ def erase(session: Session, identity: Identity) -> ErasureReport:
     """Erase the customer behind ``identity`` (never commits: the caller's transaction
     makes it all-or-nothing). Running it again erases whatever arrived since."""
     report = ErasureReport()
+    # A batch being stored meanwhile either commits first (its posts are found below) or
+    # waits and then finds the tombstones: a new post of theirs never survives.
+    lock_ingest(session.connection())
     idents = linked_identities(session, identity)
     ident_ids = [i.id for i in idents]
     customer = session.get(Customer, identity.customer_id) if identity.customer_id else None
@@ -130,8 +148,20 @@ def erase(session: Session, identity: Identity) -> ErasureReport:
             OutboundJob.target.in_([e for _, e in post_keys] or [""]),
         )
     )
-    job_ids = list(session.scalars(jobs))
+    # Accounts only suggested to them that never wrote (an address a handoff went to):
+    # nobody else's, so they go too once their suggestions do.
+    suggested = set(
+        session.scalars(
+            select(LinkSuggestion.other_id).where(LinkSuggestion.identity_id.in_(ident_ids))
+        )
+    ) | set(
+        session.scalars(
+            select(LinkSuggestion.identity_id).where(LinkSuggestion.other_id.in_(ident_ids))
+        )
+    )
+    job_ids = list(session.scalars(jobs)) + _messages_about(session, set(conv_ids), set(post_ids))
     for stmt in (
+        delete(CsatSurvey).where(CsatSurvey.conversation_id.in_(conv_ids)),
         delete(OutboundAttempt).where(OutboundAttempt.job_id.in_(job_ids)),
         delete(OutboundJob).where(OutboundJob.id.in_(job_ids)),
         delete(Handoff).where(Handoff.conversation_id.in_(conv_ids)),
@@ -146,10 +176,15 @@ def erase(session: Session, identity: Identity) -> ErasureReport:
             )
         ),
         delete(Conversation).where(Conversation.id.in_(conv_ids)),
+        delete(LabelCorrection).where(LabelCorrection.post_id.in_(post_ids)),
         delete(Post).where(Post.id.in_(post_ids)),
+        delete(LinkSuggestion).where(
+            or_(LinkSuggestion.identity_id.in_(ident_ids), LinkSuggestion.other_id.in_(ident_ids))
+        ),
         delete(Identity).where(Identity.id.in_(ident_ids)),
     ):
         session.execute(stmt, execution_options={"synchronize_session": False})
+    _drop_unwritten(session, suggested - set(ident_ids))
     if customer is not None:
         session.execute(delete(Customer).where(Customer.id == customer.id))
     report.identities, report.posts, report.conversations = (
@@ -162,6 +197,38 @@ def erase(session: Session, identity: Identity) -> ErasureReport:
     _drop_from_alerts(session, set(post_ids))
     session.expire_all()
     return report
+
+
+def _drop_unwritten(session: Session, ids: set[int]) -> None:
+    """Of these accounts, those with no posts, no customer and no suggestion left."""
+    if not ids:
+        return
+    left = set(
+        session.scalars(select(LinkSuggestion.identity_id).where(LinkSuggestion.other_id.in_(ids)))
+    ) | set(
+        session.scalars(select(LinkSuggestion.other_id).where(LinkSuggestion.identity_id.in_(ids)))
+    )
+    written = set(session.scalars(select(Post.identity_id).where(Post.identity_id.in_(ids))))
+    unlinked = select(Identity.id).where(Identity.id.in_(ids), Identity.customer_id.is_(None))
+    alone = set(session.scalars(unlinked))
+    gone = sorted(alone - left - written)
+    if gone:
+        session.execute(delete(Identity).where(Identity.id.in_(gone)),
+                        execution_options={"synchronize_session": False})  # fmt: skip
+
+
+def _messages_about(session: Session, conv_ids: set[int], post_ids: set[int]) -> list[int]:
+    """Notifications and event webhooks about these conversations, or quoting these posts
+    (a spike alert's sample post): their text quotes the customer."""
+    if not conv_ids and not post_ids:
+        return []
+    q = select(OutboundJob).where(OutboundJob.kind.in_([JobKind.NOTIFY, JobKind.EVENT]))
+    return [
+        j.id
+        for j in session.scalars(q)
+        if (j.payload or {}).get("conversation_id") in conv_ids
+        or (j.payload or {}).get("post_id") in post_ids
+    ]
 
 
 def linked_identities(session: Session, identity: Identity) -> list[Identity]:
@@ -265,3 +332,90 @@ def _drop_from_alerts(session: Session, post_ids: set[int]) -> None:
                 update(Alert).where(Alert.id == alert.id).values(post_ids=kept),
                 execution_options={"synchronize_session": False},
             )
+
+
+# ---------------------------------------------------------------- requests that survive
+
+
+def brands_of(session: Session, identity: Identity) -> list[int]:
+    """The brands with a conversation of this customer (any linked account)."""
+    ids = [i.id for i in linked_identities(session, identity)]
+    return list(
+        session.scalars(
+            select(Conversation.brand_id)
+            .where(Conversation.identity_id.in_(ids))
+            .distinct()
+            .order_by(Conversation.brand_id)
+        )
+    )
+
+
+def record_request(session: Session, identity: Identity, by: str) -> ErasureRequest:
+    """Write down that this customer is to be erased. The caller commits it before
+    :func:`carry_out`, so a process killed in between leaves the request pending and
+    ``earful customers erase --resume`` (or the next outbound round) finishes it."""
+    request = ErasureRequest(identity_id=identity.id, requested_by=by[:320])
+    session.add(request)
+    session.flush()
+    return request
+
+
+def carry_out(
+    session: Session,
+    request: ErasureRequest,
+    now: datetime,
+    principal: Principal | None = None,
+) -> ErasureReport:
+    """Erase the request's customer, audit it in each of their brands and mark it done,
+    in the caller's transaction. An identity already gone (erased meanwhile) is done."""
+    identity = session.get(Identity, request.identity_id)
+    report = ErasureReport()
+    if identity is not None:
+        brands = brands_of(session, identity)
+        report = erase(session, identity)
+        for brand_id in brands:
+            audit(session, principal, "customer.erase", brand_id=brand_id,
+                  target=f"identity:{request.identity_id}", count=report.posts)  # fmt: skip
+    session.execute(
+        update(ErasureRequest).where(ErasureRequest.id == request.id).values(finished_at=now)
+    )
+    return report
+
+
+def pending(session: Session) -> list[ErasureRequest]:
+    return list(
+        session.scalars(
+            select(ErasureRequest)
+            .where(ErasureRequest.finished_at.is_(None))
+            .order_by(ErasureRequest.id)
+        )
+    )
+
+
+def resume_pending(session: Session, now: datetime) -> list[ErasureReport]:
+    """Finish every erasure recorded but cut short."""
+    return [carry_out(session, request, now) for request in pending(session)]
+
+
+@dataclass(slots=True)
+class ErasurePreview:
+    """What an erasure of this customer would take, for the page that asks to confirm."""
+
+    accounts: list[tuple[str, str]]  # (network, handle or id)
+    posts: int
+    conversations: int
+    brand_ids: list[int]
+    confirm_word: str  # what the admin types to confirm: the handle (or the id)
+
+
+def preview(session: Session, identity: Identity) -> ErasurePreview:
+    idents = linked_identities(session, identity)
+    ids = [i.id for i in idents]
+    return ErasurePreview(
+        accounts=[(i.network, i.handle or i.external_id) for i in idents],
+        posts=session.scalar(select(func.count()).where(Post.identity_id.in_(ids))) or 0,
+        conversations=session.scalar(select(func.count()).where(Conversation.identity_id.in_(ids)))
+        or 0,
+        brand_ids=brands_of(session, identity),
+        confirm_word=identity.handle or identity.external_id,
+    )

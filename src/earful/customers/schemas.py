@@ -21,3 +21,23 @@ class CustomerOut(BaseModel):
     email_known: bool
     identities: list[dict[str, str | None]]
     other_conversations: list[OtherConversation]
+
+
+class LinkIn(BaseModel):
+    network: str
+    account: str
+
+
+class AccountOut(BaseModel):
+    id: int
+    network: str
+    handle: str | None
+    external_id: str
+
+
+class SuggestionOut(BaseModel):
+    id: int
+    identity_id: int
+    other_id: int
+    reason: str
+    state: str

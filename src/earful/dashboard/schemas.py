@@ -8,8 +8,9 @@ from typing import Literal
 from pydantic import BaseModel
 
 from earful.alerts.schemas import AlertOut
+from earful.csat.schemas import CsatOut
 
-Chart = Literal["volume", "intents", "response", "agents", "alerts"]
+Chart = Literal["volume", "intents", "response", "agents", "alerts", "csat"]
 SENTIMENTS = ("negative", "neutral", "positive")
 INTENTS = ("complaint", "question", "compliment")
 
@@ -77,3 +78,4 @@ class DashboardOut(BaseModel):
     response: ResponseTimes
     agents: list[AgentLoad]
     alerts: list[AlertOut]
+    csat: CsatOut

@@ -15,6 +15,7 @@ from earful.alerts import repository as alerts_repo
 from earful.alerts.schemas import alert_out
 from earful.auth.service import Principal
 from earful.brands.service import access_brand
+from earful.csat import service as csat
 from earful.dashboard import repository as repo
 from earful.dashboard.schemas import (
     INTENTS,
@@ -172,6 +173,7 @@ def dashboard(
             for uid in sorted((set(load) | set(written)) - known)
         ],
         alerts=[alert_out(r) for r in alerts_repo.open_alerts(session, [brand.id], 50)],
+        csat=csat.figures(session, brand, since, until, {uid: n for uid, n, _ in members}),
     )
 
 
@@ -200,6 +202,15 @@ def to_csv(data: DashboardOut, chart: Chart) -> str:
     elif chart == "agents":
         rows = [("user_id", "name", "role", "open_assigned", "replies")]
         rows += [(a.user_id, a.name, a.role, a.open_assigned, a.replies) for a in data.agents]
+    elif chart == "csat":
+        rows = [("scope", "key", "name", "sent", "answered", "average", "satisfied_pct",
+                 "response_pct")]  # fmt: skip
+        c = data.csat
+        rows += [
+            (x.scope, x.key, x.name, x.sent, x.answered, x.average, x.satisfied_pct,
+             x.response_pct)
+            for x in [c.brand, *c.agents, *c.networks]
+        ]  # fmt: skip
     else:
         rows = [("id", "opened_at", "title")]
         rows += [

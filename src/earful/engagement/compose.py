@@ -25,6 +25,23 @@ LIMITS: dict[str, int] = {
     "reddit": 10000,
 }
 DEFAULT_LIMIT = 500
+# Private channels (an answer in a DM, Messenger, Instagram or email conversation).
+PRIVATE_LIMITS: dict[str, int] = {
+    "x": 10000,
+    "facebook": 2000,
+    "instagram": 1000,
+    "mastodon": 500,
+    "bluesky": 1000,
+    "email": 100_000,
+}
+
+
+def private_channel(network: str) -> str:
+    """The limit key of a network's private channel (see :data:`LIMITS`)."""
+    return f"{network} direct message"
+
+
+LIMITS.update({private_channel(n): n_max for n, n_max in PRIVATE_LIMITS.items()})
 URL = re.compile(r"https?://\S+")
 MASTODON_MENTION = re.compile(r"(@[\w.]+)@[\w.-]+\w")
 SIGNATURE_FIELDS = re.compile(r"\{(initials|first|name)\}")

@@ -1,154 +1,44 @@
 """Service hours and an honest expected response time. Pure: every function takes ``now``.
 
 A brand's hours are ``{"mon": [["09:00", "17:00"]], ...}`` in its time zone (a missing
-day is closed; no hours at all means always staffed). Time "at work" is counted only
+day is closed; no hours at all means always staffed). Holidays are local dates on which
+the team is away whatever the weekday says (an always-staffed brand is then open all day
+every other date). Time "at work" is counted only
 inside those hours, so a complaint at 23:00 on Friday with a 40-minute expected wait is
 answered by 09:40 on Monday, and we say so.
 
-The expected wait is the larger of
-
-* what we *measured*: the 80th percentile of recent first-response times, counted in
-  working minutes (a weekend does not make us look slow, nor fast);
-* what the *backlog* implies: conversations waiting now divided by the rate at which the
-  team answered recently (answers per working minute, over the staffed time those answers
-  cover; in a quiet fortnight that rate is below capacity, so this errs late, never early);
-
-and the brand's target response time when there is nothing measured yet. The promise is
-rounded *up* to the next quarter hour: an acknowledgement never promises sooner than
-the evidence says.
+The expected wait models the queue (:func:`expect`): the conversations the inbox puts
+before this customer (priority first), drained at the pace the team was measured to
+answer while it had work, plus one handling time (the median answer time of customers
+who found nobody waiting), counted in working minutes from now, or from the next
+opening out of hours. With fewer than five measurements the brand's target is the
+promise. Conversations that will arrive while this one waits and be due sooner (an
+urgent complaint after a calm question) are put before it too: ``overtaken`` says how many
+to expect, from the brand's measured arrivals per priority. The moment is rounded *up* to
+the minute: never sooner than the estimate.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, timedelta
+from itertools import pairwise
 
-from earful.errors import BadInput
+# The calendar itself lives in a domain-free module; these names are part of this one's API.
+from earful.business_hours import DAYS as DAYS
+from earful.business_hours import Hours as Hours
+from earful.business_hours import _open_spans
+from earful.business_hours import add_working as add_working
+from earful.business_hours import is_open as is_open
+from earful.business_hours import next_open as next_open
+from earful.business_hours import parse as parse
+from earful.business_hours import week_spans as week_spans
+from earful.business_hours import working_minutes as working_minutes
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-STEP = timedelta(minutes=15)
-
-
-@dataclass(slots=True, frozen=True)
-class Hours:
-    tz: ZoneInfo
-    days: Mapping[str, Sequence[tuple[time, time | None]]]  # None end: midnight
-
-    @property
-    def always(self) -> bool:
-        return not self.days
-
-
-def _clock(value: str, where: str) -> time | None:
-    if value in ("24:00", "24:00:00"):
-        return None
-    try:
-        return time.fromisoformat(value)
-    except ValueError:
-        raise BadInput(f"{where}: {value!r} is not a time like 09:00") from None
-
-
-def parse(timezone: str, hours: Mapping[str, Any] | None) -> Hours:
-    """Validated hours; :class:`BadInput` says which day and value is wrong."""
-    try:
-        tz = ZoneInfo(timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadInput(f"{timezone!r} is not a time zone like Europe/Paris") from None
-    days: dict[str, list[tuple[time, time | None]]] = {}
-    for day, spans in (hours or {}).items():
-        if day not in DAYS:
-            raise BadInput(f"service hours: {day!r} is not one of {', '.join(DAYS)}")
-        for span in spans or []:
-            if len(span) != 2:
-                raise BadInput(f"service hours on {day}: give [start, end] pairs")
-            start = _clock(str(span[0]), day) or time(0)
-            end = _clock(str(span[1]), day)
-            if end is not None and end <= start:
-                raise BadInput(f"service hours on {day}: {span[0]}-{span[1]} ends before it starts")
-            days.setdefault(day, []).append((start, end))
-    for spans in days.values():
-        spans.sort(key=lambda s: s[0])
-    return Hours(tz, days)
-
-
-def _spans(h: Hours, day: datetime) -> list[tuple[datetime, datetime]]:
-    """The open spans of ``day``'s local date, as aware datetimes."""
-    local = day.astimezone(h.tz).date()
-    out = []
-    for start, end in h.days.get(DAYS[local.weekday()], []):
-        a = datetime.combine(local, start, h.tz)
-        b = (
-            datetime.combine(local + timedelta(days=1), time(0), h.tz)
-            if end is None
-            else datetime.combine(local, end, h.tz)
-        )
-        out.append((a.astimezone(UTC), b.astimezone(UTC)))
-    return out
-
-
-def _open_spans(h: Hours, since: datetime, days: int = 9) -> list[tuple[datetime, datetime]]:
-    spans = []
-    for i in range(-1, days):
-        spans += _spans(h, since + timedelta(days=i))
-    return sorted(s for s in spans if s[1] > since)
-
-
-def is_open(h: Hours, at: datetime) -> bool:
-    return h.always or any(a <= at < b for a, b in _open_spans(h, at, 1))
-
-
-def next_open(h: Hours, at: datetime) -> datetime | None:
-    """``at`` when open, else when the team is next in (None: no hours in a week)."""
-    if h.always:
-        return at
-    for a, _ in _open_spans(h, at):
-        return max(a, at)
-    return None
-
-
-def week_spans(h: Hours, at: datetime) -> list[tuple[datetime, datetime]]:
-    """The open spans of the seven days from ``at``'s local date, as aware UTC datetimes."""
-    return [s for i in range(7) for s in _spans(h, at + timedelta(days=i))]
-
-
-def add_working(h: Hours, start: datetime, minutes: float) -> datetime | None:
-    """The moment ``minutes`` of staffed time have passed since ``start``."""
-    if h.always:
-        return start + timedelta(minutes=minutes)
-    left = timedelta(minutes=minutes)
-    cursor = start
-    for _ in range(60):  # up to 60 weeks of hours: a long backlog, not a loop
-        spans = _open_spans(h, cursor)
-        if not spans:
-            return None
-        for a, b in spans:
-            a = max(a, cursor)
-            if b - a >= left:
-                return a + left
-            left -= b - a
-            cursor = b
-    return None
-
-
-def working_minutes(h: Hours, start: datetime, end: datetime) -> float:
-    """Staffed minutes between two moments (all minutes when always staffed)."""
-    if end <= start:
-        return 0.0
-    if h.always:
-        return (end - start).total_seconds() / 60
-    total = 0.0
-    day = start
-    while day < end + timedelta(days=1):
-        for a, b in _spans(h, day):
-            lo, hi = max(a, start), min(b, end)
-            if hi > lo:
-                total += (hi - lo).total_seconds() / 60
-        day += timedelta(days=1)
-    return total
+MIN_SAMPLES = 5  # fewer measurements than this: the brand's target is the promise
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -163,19 +53,100 @@ def percentile(values: Sequence[float], q: float) -> float:
 @dataclass(slots=True, frozen=True)
 class Expectation:
     open_now: bool
-    waiting: int
-    measured_minutes: float | None  # p80 of recent first responses, working minutes
-    backlog_minutes: float | None  # waiting / answers per working minute
-    wait_minutes: float  # the larger, or the target when nothing is measured
-    answer_by: datetime | None  # rounded up to the quarter hour; None: no hours at all
+    waiting: int  # conversations of the brand waiting now
+    ahead: int  # of those, the ones the inbox puts before this customer
+    handling_minutes: float | None  # one answer's time when nobody else waits
+    rate_per_minute: float | None  # answers per busy staffed minute
+    wait_minutes: float  # working minutes from now to the answer
+    answer_by: datetime | None  # rounded up to the minute; None: no hours at all
     basis: str  # what the promise rests on, for the agent (never sent to the customer)
 
 
+MAX_ROUNDS = 10  # of the fixed point between the wait and those who overtake it
+
+
 def _ceil(at: datetime) -> datetime:
+    """Up to the next whole minute: a promise is never sooner than the estimate."""
     base = at.replace(second=0, microsecond=0)
-    extra = (base.minute % 15 and 15 - base.minute % 15) or 0
-    rounded = base + timedelta(minutes=extra)
-    return rounded if rounded >= at else rounded + STEP
+    return base if base == at else base + timedelta(minutes=1)
+
+
+def handling_minutes(h: Hours, samples: Sequence[tuple[datetime, datetime]]) -> float | None:
+    """The median working time of the answers to customers who wrote, in hours, while no
+    other conversation was waiting: an agent's handling time with no queue in front."""
+    found_idle: list[float] = []
+    busy_until: datetime | None = None  # the latest answer of those who wrote earlier
+    for a, b in sorted(samples):
+        if (busy_until is None or busy_until <= a) and is_open(h, a):
+            found_idle.append(working_minutes(h, a, b))
+        busy_until = b if busy_until is None else max(busy_until, b)
+    return percentile(found_idle, 0.5) if len(found_idle) >= MIN_SAMPLES else None
+
+
+def _staffed(h: Hours, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The staffed spans between two moments, clipped to them, in order."""
+    if h.always:
+        return [(start, end)]
+    days = (end - start).days + 2
+    spans = _open_spans(h, start, days)
+    return [(max(a, start), min(b, end)) for a, b in spans if a < end]
+
+
+def _busy_stretches(
+    h: Hours, samples: Sequence[tuple[datetime, datetime]], answers: Sequence[datetime]
+) -> list[tuple[float, int, int]]:
+    """(staffed minutes, answers given, conversations waiting) of each stretch of staffed
+    time in which the number of conversations waiting for a first answer was constant
+    and above zero."""
+    if not samples:
+        return []
+    events = sorted([(a, 1) for a, _ in samples] + [(b, -1) for _, b in samples])
+    ordered = sorted(answers)
+    out: list[tuple[float, int, int]] = []
+    staffed = _staffed(h, events[0][0], events[-1][0])
+    depth, i = 0, 0
+    for (t0, step), (t1, _) in pairwise(events):
+        depth += step
+        if depth <= 0 or t1 <= t0:
+            continue
+        while i < len(staffed) and staffed[i][1] <= t0:
+            i += 1
+        j = i
+        while j < len(staffed) and staffed[j][0] < t1:
+            lo, hi = max(staffed[j][0], t0), min(staffed[j][1], t1)
+            if hi > lo:
+                done = bisect.bisect_right(ordered, hi) - bisect.bisect_right(ordered, lo)
+                out.append(((hi - lo).total_seconds() / 60, done, depth))
+            j += 1
+    return out
+
+
+def answer_rate(
+    h: Hours,
+    samples: Sequence[tuple[datetime, datetime]],
+    answers: Sequence[datetime],
+    handling: float | None = None,
+) -> float | None:
+    """Answers per staffed minute while every hand was busy: the pace at which a queue
+    drains. Idle time is left out (a quiet morning must not make a busy team look slow),
+    and so is time when fewer were waiting than the team has hands (one customer at a
+    time shows one agent's pace, not the team's). The number of hands is the pace times
+    the handling time; it is found by raising the bar until the pace stops growing."""
+    stretches = _busy_stretches(h, samples, answers)
+
+    def pace(depth: int) -> float | None:
+        busy = sum(m for m, _, d in stretches if d >= depth)
+        done = sum(n for _, n, d in stretches if d >= depth)
+        return done / busy if busy > 0 and done >= MIN_SAMPLES else None
+
+    rate = pace(1)
+    for _ in range(5 if rate is not None and handling is not None else 0):
+        assert rate is not None and handling is not None
+        faster = pace(math.floor(rate * handling) + 1)
+        if faster is None or faster <= rate:
+            break
+        rate = faster
+    return rate
 
 
 def expect(
@@ -185,40 +156,94 @@ def expect(
     waiting: int,
     samples: Sequence[tuple[datetime, datetime]],
     target_minutes: int,
+    ahead: int | None = None,
+    answers: Sequence[datetime] | None = None,
     window: timedelta = timedelta(days=14),
+    overtaken: Callable[[datetime], float] | None = None,
 ) -> Expectation:
-    """When a person will answer a customer who writes ``now``."""
-    recent = [(a, b) for a, b in samples if b >= now - window and b <= now]
-    durations = [working_minutes(h, a, b) for a, b in recent]
-    measured = percentile(durations, 0.8) if len(durations) >= 5 else None
-    # The answers are counted over the staffed time they cover: from the window's start,
-    # or from the first post of the oldest sample when that is later (a desk younger than
-    # the window, or a busy one whose samples were cut at the repository's limit). Over
-    # the whole window, a desk one day old divided a day's answers by a fortnight's hours.
-    covered = max(now - window, min((a for a, _ in recent), default=now - window))
-    staffed = working_minutes(h, covered, now)
-    rate = len(recent) / staffed if staffed > 0 and len(recent) >= 5 else None
-    backlog = waiting / rate if rate else None
-    candidates = [m for m in (measured, backlog) if m is not None]
-    wait = max(candidates) if candidates else float(target_minutes)
-    basis = (
-        f"p80 of {len(durations)} recent first responses: {measured:.0f} working min"
-        if measured is not None
-        else f"no measurement yet: the target of {target_minutes} min"
-    )
-    if backlog is not None and rate is not None:
-        per_hour = rate * 60
-        basis += f"; {waiting} waiting, {per_hour:.1f} answers per staffed hour: {backlog:.0f} min"
-    due = add_working(h, now, wait)
+    """When a person will answer a customer who writes ``now`` with ``ahead`` waiting
+    conversations before them in the inbox's order (all ``waiting`` when not given).
+
+    The queue in front drains at the measured pace; the team's free hands (pace times
+    handling time) take the first ones at once; then this customer's own answer takes
+    one handling time. Out of hours the clock starts when the team is back. Answers are
+    the brand's posts (``answers``; the samples' first answers when not given).
+    ``overtaken(t)``: how many conversations are expected to arrive from now to ``t``
+    and be put before this one.
+    """
+    recent = [(a, b) for a, b in samples if now - window <= b <= now]
+    stamps = [b for _, b in recent] if answers is None else answers
+    done = [t for t in stamps if now - window <= t <= now]
+    before = waiting if ahead is None else ahead
+    handling = handling_minutes(h, recent)
+    rate = answer_rate(h, recent, done, handling)
+    if rate is not None:
+        # Without a handling time (every answer found a queue: a team that is never
+        # idle) the pace alone: this customer's answer is one more at that pace.
+        own = handling if handling is not None else 0.0
+        hands = rate * own  # agents at work when busy (Little's law)
+        # Those who will be put before it depend on when it is taken, which depends on
+        # them: a few rounds settle it (the count only grows, and by less each round).
+        later = 0.0
+        for _ in range(MAX_ROUNDS):
+            wait = max(0.0, before + later + 1 - hands) / rate + own
+            if overtaken is None:
+                break
+            taken = add_working(h, now, wait - own)
+            more = overtaken(taken) if taken is not None else later
+            if abs(more - later) < 0.1:
+                break
+            later = more
+        basis = (
+            f"{before} ahead of {waiting} waiting"
+            + (f" and ~{later:.0f} due sooner expected to arrive" if later >= 0.5 else "")
+            + f", {rate * 60:.1f} answers per busy staffed hour, "
+            + (
+                f"{handling:.0f} min to answer one"
+                if handling is not None
+                else "no answer found nobody waiting"
+            )
+            + f": {wait:.0f} working min"
+        )
+    else:
+        wait = float(target_minutes)
+        basis = f"no measurement yet: the target of {target_minutes} min"
+    # The queue waits in working time; an answer begun before closing is finished.
+    start = add_working(h, now, wait - handling) if handling is not None else None
+    if start is not None and handling is not None and is_open(h, start):
+        due: datetime | None = start + timedelta(minutes=handling)
+    else:
+        due = add_working(h, now, wait)
     return Expectation(
         open_now=is_open(h, now),
         waiting=waiting,
-        measured_minutes=measured,
-        backlog_minutes=backlog,
+        ahead=before,
+        handling_minutes=handling,
+        rate_per_minute=rate,
         wait_minutes=wait,
         answer_by=_ceil(due) if due else None,
         basis=basis,
     )
+
+
+def last_arrival_before(
+    h: Hours, since: datetime, until: datetime, due: datetime, target_minutes: float
+) -> datetime:
+    """The latest moment in [``since``, ``until``] at which a conversation with a
+    ``target_minutes`` target would still be due before ``due`` (``since`` when none
+    would): those arriving until then are put before it."""
+    if until <= since or working_minutes(h, since, due) <= target_minutes:
+        return since
+    if working_minutes(h, until, due) > target_minutes:
+        return until
+    lo, hi = since, until
+    while hi - lo > timedelta(seconds=30):  # working time only shrinks as t grows
+        mid = lo + (hi - lo) / 2
+        if working_minutes(h, mid, due) > target_minutes:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def should_acknowledge(auto_ack: bool, ack_backlog: int, e: Expectation) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +22,7 @@ from earful.models import (
     ConversationState,
     EngagementSettings,
     Handoff,
+    Holiday,
     Identity,
     JobState,
     OutboundAttempt,
@@ -164,6 +165,21 @@ def target_post(session: Session, conv_id: int, identity_id: int | None = None) 
     if identity_id is not None:
         q = q.where(Post.identity_id == identity_id)
     return session.scalar(q)
+
+
+def private_target(session: Session, conv_id: int) -> Post | None:
+    """The customer's newest message in a private conversation: where the answer goes."""
+    return session.scalar(
+        select(Post)
+        .join(ConversationPost, ConversationPost.post_id == Post.id)
+        .where(
+            ConversationPost.conversation_id == conv_id,
+            Post.from_brand.is_(False),
+            Post.private.is_(True),
+        )
+        .order_by(Post.created_at.desc(), Post.id.desc())
+        .limit(1)
+    )
 
 
 def settings(session: Session, brand_id: int) -> EngagementSettings:
@@ -330,6 +346,60 @@ def waiting_count(session: Session, brand_id: int) -> int:
     )
 
 
+def waiting_ahead(session: Session, brand_id: int, key: float) -> int:
+    """Waiting conversations of the brand that the inbox puts before ``key``
+    (:func:`earful.conversations.priority.priority_key`): the queue in front of it."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ConversationState)
+            .where(
+                ConversationState.brand_id == brand_id,
+                ConversationState.waiting_since.is_not(None),
+                ConversationState.priority_key > key,
+            )
+        )
+        or 0
+    )
+
+
+def arrivals(
+    session: Session, brand_id: int, since: datetime, until: datetime
+) -> dict[int | None, int]:
+    """{urgency: conversations of the brand first heard in [since, until)}: the pace at
+    which each priority joins the queue."""
+    rows = session.execute(
+        select(ConversationState.urgency, func.count())
+        .join(Conversation, Conversation.id == ConversationState.conversation_id)
+        .where(
+            Conversation.brand_id == brand_id,
+            Conversation.first_post_at >= since,
+            Conversation.first_post_at < until,
+        )
+        .group_by(ConversationState.urgency)
+    ).all()
+    return {urgency: int(count) for urgency, count in rows}
+
+
+def answer_times(
+    session: Session, brand_id: int, since: datetime, limit: int = 5000
+) -> list[datetime]:
+    """When the brand answered, first answers and follow-ups alike: the team's pace."""
+    rows = session.scalars(
+        select(Post.created_at)
+        .join(ConversationPost, ConversationPost.post_id == Post.id)
+        .join(Conversation, Conversation.id == ConversationPost.conversation_id)
+        .where(
+            Conversation.brand_id == brand_id,
+            Post.from_brand.is_(True),
+            Post.created_at >= since,
+        )
+        .order_by(Post.created_at.desc())
+        .limit(limit)
+    ).all()
+    return sorted(rows)
+
+
 def response_samples(
     session: Session, brand_id: int, since: datetime, limit: int = 2000
 ) -> list[tuple[datetime, datetime]]:
@@ -429,3 +499,13 @@ def jobs_changed_since(
 
 def last_job_change(session: Session) -> datetime | None:
     return session.scalar(select(func.max(OutboundJob.updated_at)))
+
+
+def holidays(session: Session, brand_id: int) -> list[Holiday]:
+    return list(
+        session.scalars(select(Holiday).where(Holiday.brand_id == brand_id).order_by(Holiday.day))
+    )
+
+
+def holiday(session: Session, brand_id: int, day: date) -> Holiday | None:
+    return session.get(Holiday, (brand_id, day))

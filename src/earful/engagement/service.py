@@ -52,10 +52,19 @@ def agent_signature(session: Session, brand_id: int, user_id: int | None, name: 
 
 
 def _target(session: Session, conv: Conversation) -> Post:
-    post = repo.target_post(session, conv.id)
+    post = (
+        repo.private_target(session, conv.id)
+        if conv.private
+        else repo.target_post(session, conv.id)
+    )
     if post is None:
         raise Conflict("this conversation has no public post to answer on a network")
     return post
+
+
+def _channel(conv: Conversation, post: Post) -> str:
+    """Where the limit is counted: the network, or its private channel."""
+    return compose.private_channel(post.network) if conv.private else post.network
 
 
 def check_reply(session: Session, principal: Principal, conv: Conversation, text: str) -> str:
@@ -64,7 +73,23 @@ def check_reply(session: Session, principal: Principal, conv: Conversation, text
         raise BadInput("a reply needs some text")
     post = _target(session, conv)
     sig = agent_signature(session, conv.brand_id, principal.user_id, principal.name)
-    return compose.check_reply(text, post.network, sig)
+    return compose.check_reply(text, _channel(conv, post), sig)
+
+
+def private_recipient(ident: Identity, post: Post) -> str:
+    """Whom the answer in a private conversation goes to, as the network's API wants:
+    Messenger / Instagram by the page-scoped id (``user:`` tells it from a comment id),
+    Mastodon under their direct status (``in-thread:``), email by the address, X by the
+    user id, Bluesky chat in the conversation the message came in (``convo:``: a group's
+    answer goes to the group, not to its last writer alone)."""
+    if post.network in ("facebook", "instagram"):
+        return f"user:{ident.external_id}"
+    if post.network == "mastodon":
+        return f"in-thread:{post.external_id}"
+    if post.network == "bluesky" and post.external_id.startswith("chat:"):
+        convo = post.external_id.split(":")[1]
+        return f"convo:{convo}"
+    return ident.external_id
 
 
 def counter(
@@ -72,11 +97,15 @@ def counter(
 ) -> compose.Counter | None:
     """The character counter for the reply box (None when there is nothing to answer)."""
     conv = access_conversation(session, principal, conv_id)
-    post = repo.target_post(session, conv.id)
+    post = (
+        repo.private_target(session, conv.id)
+        if conv.private
+        else repo.target_post(session, conv.id)
+    )
     if post is None:
         return None
     sig = agent_signature(session, conv.brand_id, principal.user_id, principal.name)
-    return compose.count(text, post.network, sig)
+    return compose.count(text, _channel(conv, post), sig)
 
 
 def queue_job(
@@ -126,11 +155,41 @@ def _signed_reply(
     conv = access_conversation(session, principal, conv_id, Role.AGENT)
     signed = check_reply(session, principal, conv, text)
     post = _target(session, conv)
+    if conv.private:  # back on the same private channel, never in public
+        return _private_reply(session, principal, conv, post, signed, **fields)
     return queue_job(
         session, conv, conv.brand_id, JobKind.REPLY, post.network,
         target=post.external_id, text=signed, author_id=principal.user_id,
         **fields,  # type: ignore[arg-type]
     )  # fmt: skip
+
+
+def _private_reply(
+    session: Session,
+    principal: Principal,
+    conv: Conversation,
+    post: Post,
+    signed: str,
+    **fields: object,
+) -> OutboundJob:
+    ident = session.get(Identity, post.identity_id)
+    assert ident is not None
+    job = queue_job(
+        session, conv, conv.brand_id, JobKind.DIRECT_MESSAGE, post.network,
+        target=private_recipient(ident, post), text=signed,
+        author_id=principal.user_id, **fields,  # type: ignore[arg-type]
+    )  # fmt: skip
+    if post.network == "email":  # the mail sender threads the answer under theirs
+        subject = conv.subject or "your message"
+        brand = session.get(Brand, conv.brand_id)
+        support = ((brand.handles or {}).get("email") or [None])[0] if brand else None
+        job.payload = {
+            "conversation_id": conv.id,
+            "in_reply_to": post.external_id,
+            "subject": subject if subject.lower().startswith("re:") else f"Re: {subject}",
+            **({"from": f"{brand.name} <{support}>"} if brand and support else {}),
+        }
+    return job
 
 
 def enqueue_reply(session: Session, principal: Principal, reply: Reply) -> OutboundJob:
@@ -173,7 +232,9 @@ def compliment(
     unknown = set(actions) - set(COMPLIMENT_ACTIONS)
     if unknown or not actions:
         raise BadInput("compliment actions are thank, like and repost")
-    post = _target(session, conv)
+    post = repo.target_post(session, conv.id)  # public posts only, even in a DM thread
+    if post is None:
+        raise Conflict("this conversation has no public post to thank, like or repost")
     brand = session.get(Brand, conv.brand_id)
     assert brand is not None
     author = principal.user_id if principal else None

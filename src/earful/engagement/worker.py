@@ -60,7 +60,7 @@ log = logging.getLogger("earful.outbound")
 
 # Actions each network deduplicates on our key (or that are idempotent by nature).
 IDEMPOTENT_ACTIONS: dict[str, frozenset[str]] = {
-    "mastodon": frozenset({"reply", "like", "repost"}),
+    "mastodon": frozenset({"reply", "like", "repost", "post"}),
 }
 
 
@@ -74,6 +74,9 @@ class Sender(Protocol):
 
 
 ActorResolver = Callable[[int, str], Actor]
+
+# Jobs sent by a :class:`Sender` named by the job's ``network``, not a network's actor.
+SENDER_KINDS = frozenset({JobKind.HANDOFF, JobKind.NOTIFY, JobKind.EVENT})
 
 
 class Ambiguous(Exception):
@@ -213,8 +216,14 @@ class OutboundWorker:
             self._actors[key] = self.actors(brand_id, network)
         return self._actors[key]
 
+    def _by_sender(self, work: Work) -> bool:
+        """A handoff, or an answer in a private conversation on a sender's channel (email)."""
+        return work.kind in SENDER_KINDS or (
+            work.kind == JobKind.DIRECT_MESSAGE and work.network in self.senders
+        )
+
     def idempotent(self, work: Work) -> bool:
-        if work.kind == JobKind.HANDOFF:
+        if self._by_sender(work):
             sender = self.senders.get(work.network)
             return bool(sender and sender.idempotent)
         try:
@@ -228,10 +237,10 @@ class OutboundWorker:
         return work.kind in IDEMPOTENT_ACTIONS.get(name, frozenset())
 
     async def _dispatch(self, work: Work) -> Sent:
-        if work.kind == JobKind.HANDOFF:
+        if self._by_sender(work):
             sender = self.senders.get(work.network)
             if sender is None:
-                raise NotSupported(f"no {work.network} handoff is configured")
+                raise NotSupported(f"no {work.network} sender is configured")
             return await sender.send(work)
         actor = self._actor(work.brand_id, work.network)
         target = work.target or ""
@@ -243,6 +252,8 @@ class OutboundWorker:
             return await actor.repost(target)
         if work.kind == JobKind.DIRECT_MESSAGE:
             return await actor.direct_message(target, work.text or "")
+        if work.kind == JobKind.POST:
+            return await actor.post(work.text or "", idempotency_key=work.key)
         raise NotSupported(f"unknown job kind {work.kind}")
 
     async def send(self, work: Work) -> Outcome:
@@ -354,10 +365,11 @@ class OutboundWorker:
                 handoff.external_url = result.url or handoff.external_url
         if not self.store_replies:
             return set()
-        for job, _ in sent:  # an automatic acknowledgement is a note, not an answer
+        for job, _ in sent:  # an automatic message (acknowledgement, survey) is a note
             if (job.payload or {}).get("auto") and job.conversation_id is not None:
+                label = (job.payload or {}).get("note") or "Automatic acknowledgement"
                 session.add(Note(conversation_id=job.conversation_id, brand_id=job.brand_id,
-                                 text=f"Automatic acknowledgement sent: {job.text}"))  # fmt: skip
+                                 text=f"{label} sent: {job.text}"))  # fmt: skip
         todo = [
             (job, result)
             for job, result in sent

@@ -27,16 +27,18 @@ from sqlalchemy.orm import Session
 
 from earful.connectors.base import ActionError, Retry, Sent
 from earful.conversations import repository as conversations_repo
+from earful.customers import links
 from earful.db import transaction
 from earful.engagement import repository as replies_repo
 from earful.engagement.worker import Ambiguous, Work
-from earful.handoff import tokens
+from earful.handoff import support, tokens
 from earful.handoff.config import HandoffSettings
 from earful.models import (
     Conversation,
     ConversationStatus,
     Customer,
     Identity,
+    JobKind,
     Post,
 )
 from earful.models.base import utcnow
@@ -53,6 +55,9 @@ def compose(payload: dict[str, Any], text: str) -> EmailMessage:
     msg["Message-ID"] = payload["message_id"]
     msg["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     msg["Auto-Submitted"] = "auto-generated" if payload.get("auto") else "no"
+    if payload.get("in_reply_to"):  # an answer in a support-mail conversation
+        msg["In-Reply-To"] = payload["in_reply_to"]
+        msg["References"] = " ".join([*payload.get("references", []), payload["in_reply_to"]])
     msg.set_content(text)
     return msg
 
@@ -100,9 +105,27 @@ class SmtpSender:
                 client.close()
 
     async def send(self, work: Work) -> Sent:
-        msg = compose(dict(work.payload), work.text or "")
+        payload = dict(work.payload)
+        if work.kind == JobKind.DIRECT_MESSAGE:  # an answer in a support-mail conversation
+            payload = answer_headers(self.settings, work)
+        msg = compose(payload, work.text or "")
         await asyncio.to_thread(self._send_sync, msg)
-        return Sent(str(work.payload["message_id"]), None)
+        return Sent(str(payload["message_id"]), None)
+
+
+def answer_headers(settings: HandoffSettings, work: Work) -> dict[str, Any]:
+    """An answer to a customer's support mail: from the address they wrote to, threaded
+    under their message, its Message-ID fixed by the job's key (the same on a resend)."""
+    payload = dict(work.payload)
+    sender = str(payload.get("from") or settings.mail_from)
+    return {
+        **payload,
+        "from": sender,
+        "to": work.target,
+        "reply_to": sender,
+        "subject": payload.get("subject") or "Re: your message",
+        "message_id": f"<{work.key}@{settings.reply_domain}>",
+    }
 
 
 # ------------------------------------------------------------------ inbound
@@ -166,6 +189,9 @@ def parse(raw: bytes, envelope_to: list[str] | None = None) -> InboundMail:
     )
 
 
+EMAIL_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
 class UnknownConversation(Exception):
     """No genuine token and no known Message-ID: the mail is not an answer to us."""
 
@@ -201,12 +227,14 @@ def store_inbound(session: Session, mail: InboundMail, secret: str) -> Post:
             external_id=mail.sender,
             handle=mail.sender,
             display_name=mail.sender_name,
-            customer_id=customer_id,
         )
         session.add(ident)
         session.flush()
-    if customer_id and ident.customer_id is None:
-        ident.customer_id = customer_id
+    if starter is not None and (customer_id is None or ident.customer_id != customer_id):
+        # Whoever answers the mail we sent for @handle is probably them: an agent decides.
+        who = f"@{starter.handle}" if starter.handle else f"{starter.network} {starter.external_id}"
+        links.suggest(session, conv.brand_id, starter.id, ident.id,
+                      f"{mail.sender} answered the email handoff sent for {who}")  # fmt: skip
     if customer_id:
         customer = session.get(Customer, customer_id)
         if customer is not None and not customer.email:
@@ -228,34 +256,52 @@ def store_inbound(session: Session, mail: InboundMail, secret: str) -> Post:
 
 
 class InboundHandler:
-    """aiosmtpd handler: accepts mail only for genuine reply addresses, files it."""
+    """aiosmtpd handler: accepts mail for genuine reply addresses and for the brands'
+    support addresses (``handles["email"]``), and files it."""
 
     def __init__(self, engine: Engine, secret: str) -> None:
         self.engine = engine
         self.secret = secret
         self.stored = 0
 
+    def _support_brand(self, address: str) -> int | None:
+        with transaction(self.engine) as session:
+            return support.brand_of(session, address)
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
-        if tokens.conversation_of(address, self.secret) is None:
+        if (
+            tokens.conversation_of(address, self.secret) is None
+            and (await asyncio.to_thread(self._support_brand, address)) is None
+        ):
             return "550 5.1.1 No such conversation address"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        raw = envelope.original_content or envelope.content
-        mail = parse(bytes(raw), list(envelope.rcpt_tos))
+        raw = bytes(envelope.original_content or envelope.content)
+        mail = parse(raw, list(envelope.rcpt_tos))
+        if not EMAIL_ADDRESS.match(mail.sender):
+            return "550 5.1.7 The message has no valid From address"
         try:
-            await asyncio.to_thread(self._store, mail)
+            await asyncio.to_thread(self._store, mail, raw, list(envelope.rcpt_tos))
         except UnknownConversation:
             return "550 5.1.1 No such conversation"
         self.stored += 1
         return "250 Message accepted"
 
-    def _store(self, mail: InboundMail) -> None:
+    def _store(self, mail: InboundMail, raw: bytes, rcpt: list[str]) -> None:
         with transaction(self.engine) as session:
-            store_inbound(session, mail, self.secret)
+            if any(tokens.conversation_of(a, self.secret) is not None for a in rcpt):
+                store_inbound(session, mail, self.secret)
+                return
+            for address in rcpt:
+                brand_id = support.brand_of(session, address)
+                if brand_id is not None:
+                    support.store(session, mail, raw, brand_id)
+                    return
+            raise UnknownConversation("no conversation token nor support address")
 
 
 def poll_imap(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from earful.auth.service import Principal, audit
 from earful.conversations import repository as conversations_repo
 from earful.conversations.service import access_conversation
+from earful.customers import links
 from earful.customers import service as customers
 from earful.engagement import compose
 from earful.engagement import repository as replies_repo
@@ -59,6 +60,13 @@ def _customer_email(session: Session, conv: Conversation, override: str | None) 
     return customers.clean_email(customer.email if customer and customer.email else "")
 
 
+def _suggest_address(session: Session, conv: Conversation, ident: Identity, to: str) -> None:
+    """The customer is reached at ``to``: suggest linking that email account to theirs, so
+    their answer, or a later email of theirs, is theirs once an agent agrees."""
+    who = f"@{ident.handle}" if ident.handle else f"{ident.network} {ident.external_id}"
+    links.suggest_address(session, conv, to, f"the email handoff for {who} went to {to}")
+
+
 def handoff(
     session: Session,
     principal: Principal,
@@ -99,6 +107,7 @@ def _handoff(
 
     if channel == "email":
         to = _customer_email(session, conv, address)
+        _suggest_address(session, conv, ident, to)
         key = replies.new_key()
         message_id = f"<{key}@{settings.reply_domain}>"
         intro = (note + f"\n\n{principal.name} {sig}\n\n") if note else ""
@@ -121,6 +130,7 @@ def _handoff(
         if not configured:
             raise BadInput(f"{channel} is not configured; set its URL and credentials first")
         to = _customer_email(session, conv, address)
+        _suggest_address(session, conv, ident, to)
         customer = customers.customer_of(session, conv)
         text = tr.for_team()
         payload.update(

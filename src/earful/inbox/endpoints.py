@@ -187,7 +187,7 @@ async def events(
 
     principal, conv_brand = await run_in_threadpool(who)
     h = hub_of(request)
-    sub = h.subscribe(principal.brand_ids())
+    sub = h.subscribe(principal.brand_ids(), principal.user_id)
     if conversation is not None and conv_brand is not None:
         h.join(conversation, principal.user_id, principal.name)
         _publish_presence(request, h, conv_brand, conversation)
@@ -248,6 +248,7 @@ def api_conversation(db: Db, principal: CurrentUser, conv_id: int) -> Conversati
                 intent_score=p.intent_score,
                 urgency=p.urgency,
                 language=p.language,
+                labeled_by=service.labeled_by(p, v.corrections.get(p.id, [])),
             )
             for p in v.posts
         ],

@@ -8,6 +8,7 @@ to the :class:`earful.web.hub.Hub`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +21,9 @@ from earful.db import transaction
 from earful.engagement import repository as engagement_repo
 from earful.models import Alert
 from earful.models.base import utcnow
+from earful.notifications import compose
+from earful.notifications import repository as notifications_repo
+from earful.notifications.dispatch import describe
 from earful.web.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -30,7 +34,8 @@ class Tail:
 
     It follows the spike detector's new alerts too: each goes to its brand's
     subscribers as an ``alert`` event whose data is ``render_alert(row)``; and the outbound
-    worker's sends (a like, a reply, a failure), so an open conversation shows them live.
+    worker's sends (a like, a reply, a failure), so an open conversation shows them live;
+    and browser notifications, each to its user's own streams as a ``notify`` event.
     """
 
     def __init__(
@@ -44,6 +49,7 @@ class Tail:
         self.after: int | None = None
         self.alert_after = 0
         self.jobs_after: datetime | None = None
+        self.notify_after = 0
         self.render_alert = render_alert or (lambda alert: str(alert.id))
 
     def start(self) -> None:
@@ -54,6 +60,7 @@ class Tail:
             self.after = repo.last_post_id(session)
             self.alert_after = alerts_repo.last_alert_id(session)
             self.jobs_after = engagement_repo.last_job_change(session) or utcnow()
+            self.notify_after = notifications_repo.last_notification_id(session)
 
     def poll_once(self) -> int:
         if self.after is None:
@@ -64,6 +71,9 @@ class Tail:
                 repo.refresh_states(session, [c for _, c, _ in rows])
             alerts = alerts_repo.alerts_after(session, self.alert_after)
             jobs = engagement_repo.jobs_changed_since(session, self.jobs_after or utcnow())
+            notes = notifications_repo.browser_after(session, self.notify_after)
+            # Composed now from the subject: the notification row keeps no customer words.
+            words = {n.id: describe(session, n, utcnow()) for n in notes if n.state == "sent"}
         if rows:
             self.after = max(p for _, _, p in rows)
             self.hub.publish_ingest(rows)
@@ -71,6 +81,14 @@ class Tail:
             self.jobs_after = max(at for _, _, at in jobs)
             for brand_id, conv_id in sorted({(b, c) for b, c, _ in jobs}):
                 self.hub.publish(brand_id, f"conv-{conv_id}", "job")
+        for note in notes:
+            self.notify_after = max(self.notify_after, note.id)
+            if note.state == "sent":
+                text = words.get(note.id)
+                body = compose.browser_body(text) if text else ""
+                doc = {"id": note.id, "title": text.title if text else note.title,
+                       "link": note.link, "event": note.event, "body": body}  # fmt: skip
+                self.hub.publish_user(note.user_id, note.brand_id, "notify", json.dumps(doc))
         for alert in alerts:
             self.alert_after = max(self.alert_after, alert.id)
             self.hub.publish(alert.brand_id, "alert", self.render_alert(alert))

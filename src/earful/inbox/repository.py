@@ -193,23 +193,22 @@ def inbox_page(session: Session, q: InboxQuery, now: datetime) -> list[InboxRow]
 
 
 def _merged_page(ids: Select[Any], q: InboxQuery, now: datetime, walk: bool) -> Any:
-    """The page of several brands' inboxes: (cid, k) ordered by the priority, which divides
-    each brand's stored key by that brand's response target.
+    """The page of several brands' inboxes: (cid, k) ordered by the stored key (the due
+    time, the same clock for every brand).
 
-    Within one brand that order is the stored key's, so the page is among the first
+    Each brand's order is the stored key's too, so the page is among the first
     ``offset + limit`` of every brand: each brand's are read by a walk of the inbox index
     (``walk``), and only those are sorted, instead of every open conversation of every
     brand. A search has few rows and runs once, so it sorts them all.
     """
     st = ConversationState
     cid: Any
-    bid: Any
     pk: Any
     if walk:
         firsts = [
             select(
                 ids.where(st.brand_id == brand_id)
-                .add_columns(st.brand_id.label("bid"), st.priority_key.label("pk"))
+                .add_columns(st.priority_key.label("pk"))
                 .order_by(st.priority_key.desc(), st.conversation_id.desc())
                 .limit(q.offset + q.limit)
                 .subquery()
@@ -217,16 +216,14 @@ def _merged_page(ids: Select[Any], q: InboxQuery, now: datetime, walk: bool) -> 
             for brand_id in sorted(set(q.brand_ids))
         ]
         rows = union_all(*firsts).subquery("firsts")
-        cid, bid, pk = rows.c.cid, rows.c.bid, rows.c.pk
+        cid, pk = rows.c.cid, rows.c.pk
         base: Select[Any] = select(cid).select_from(rows)
     else:
-        cid, bid, pk = st.conversation_id, st.brand_id, st.priority_key
+        cid, pk = st.conversation_id, st.priority_key
         base = ids
-    key = (pk + now.timestamp()) / (Brand.target_response_minutes * 60.0)
     return (
-        base.join(Brand, Brand.id == bid)
-        .add_columns(key.label("k"))
-        .order_by(key.desc(), cid.desc())
+        base.add_columns(pk.label("k"))
+        .order_by(pk.desc(), cid.desc())
         .limit(q.limit)
         .offset(q.offset)
         .subquery("page")

@@ -62,6 +62,11 @@ class PostOut(BaseModel):
     intent_score: float | None
     urgency: int | None
     language: str | None
+    labeled_by: dict[str, str] = Field(
+        default_factory=dict,
+        description='per label (sentiment, intent, urgency): "agent" (a correction), '
+        '"second tier" (the transformer, after the commit) or "fast tier"',
+    )
 
 
 class ConversationOut(BaseModel):

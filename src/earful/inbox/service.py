@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -11,10 +11,13 @@ from sqlalchemy.orm import Session
 from earful.auth.access import access_brand_ids
 from earful.auth.service import Principal
 from earful.brands.service import access_brand
+from earful.conversations import corrections as label_corrections
 from earful.conversations import repository as conversations_repo
 from earful.conversations import service as conversations
+from earful.conversations import sla
 from earful.conversations.schemas import ConversationSummary
 from earful.conversations.service import access_conversation
+from earful.customers import links
 from earful.customers import repository as customers_repo
 from earful.engagement import repository as engagement_repo
 from earful.errors import BadInput, NotFound
@@ -30,6 +33,7 @@ from earful.models import (
     ConversationState,
     Customer,
     Identity,
+    LinkSuggestion,
     Note,
     Reply,
     Role,
@@ -78,8 +82,9 @@ def inbox(
             raise BadInput("assignee must be me, none or a user id")
         q.assignee = int(filters.assignee)
     rows = repo.inbox_page(session, q, now)
+    targets = sla.targets_of(session, sorted({r.brand_id for r in rows}))
     return InboxPage(
-        [conversations.summary(r, now) for r in rows[:PAGE_SIZE]],
+        [conversations.summary(r, now, targets) for r in rows[:PAGE_SIZE]],
         filters.page,
         len(rows) > PAGE_SIZE,
     )
@@ -105,6 +110,10 @@ class ConversationView:
     members: list[tuple[int, str]]
     canned: list[CannedReply]
     role: Role
+    # Agents' corrections of the posts' labels, by post id (shown as "corrected by …").
+    corrections: dict[int, list[label_corrections.Correction]]
+    # Accounts that seem to be this customer's too, for an agent to link or dismiss.
+    link_suggestions: list[tuple[LinkSuggestion, Identity]] = field(default_factory=list)
 
 
 def view(session: Session, principal: Principal, conv_id: int) -> ConversationView:
@@ -119,11 +128,17 @@ def view(session: Session, principal: Principal, conv_id: int) -> ConversationVi
     tags = conversations_repo.tags_of(session, [conv.id]).get(conv.id, [])
     members = conversations.brand_members(session, conv.brand_id)
     row = conversations.summary_row(conv, brand, st, ident, tags, members)
+    mine = {i.id for i in linked}
+    suggested = [
+        (s, session.get(Identity, s.other_id if s.identity_id in mine else s.identity_id))
+        for s in links.suggestions(session, principal, conv.id)
+    ]
     return ConversationView(
+        link_suggestions=[(s, i) for s, i in suggested if i is not None],
         conversation=conv,
         brand=brand,
         state=st,
-        summary=conversations.summary(row, now),
+        summary=conversations.summary(row, now, sla.targets_of(session, [conv.brand_id])),
         posts=posts,
         identity=ident,
         customer=customer,
@@ -137,7 +152,22 @@ def view(session: Session, principal: Principal, conv_id: int) -> ConversationVi
         members=members,
         canned=engagement_repo.canned_replies(session, [conv.brand_id]),
         role=principal.roles[conv.brand_id],
+        corrections=label_corrections.of_posts(session, [p.id for p in posts]),
     )
+
+
+LABELS = ("sentiment", "intent", "urgency")
+
+
+def labeled_by(
+    post: conversations_repo.ThreadPost, corrections: list[label_corrections.Correction]
+) -> dict[str, str]:
+    """Who set each label of a customer post: "agent", "second tier" or "fast tier"."""
+    if post.from_brand:
+        return {}
+    corrected = {c.field for c in corrections}
+    model = "second tier" if post.tier2_version else "fast tier"
+    return {f: "agent" if f in corrected else model for f in LABELS if getattr(post, f) is not None}
 
 
 def mark_matches(posts: list[conversations_repo.ThreadPost], queries: list[Query]) -> None:

@@ -10,7 +10,8 @@ from earful.models.conversation import (
     ConversationPost,
     ConversationStatus,
 )
-from earful.models.customer import Customer, Erasure, Identity
+from earful.models.csat import CsatSettings, CsatSurvey, ShiftPostSettings
+from earful.models.customer import Customer, Erasure, Identity, LinkSuggestion
 from earful.models.dead_letter import DeadLetter
 from earful.models.inbox import (
     CannedReply,
@@ -21,7 +22,15 @@ from earful.models.inbox import (
     ReplyStatus,
     SavedView,
 )
+from earful.models.label_correction import LabelCorrection
 from earful.models.listening_query import ListeningQuery
+from earful.models.notification import (
+    Notification,
+    NotificationTarget,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from earful.models.outbound import (
     AgentSignature,
     EngagementSettings,
@@ -32,11 +41,15 @@ from earful.models.outbound import (
     OutboundJob,
 )
 from earful.models.post import Post
+from earful.models.retention import RETENTION_MODES, ErasureRequest, RetentionPolicy
+from earful.models.service_levels import Holiday, SlaPolicy
+from earful.models.signin import RecoveryCode, SignInPolicy, TotpCredential, UserSession
 from earful.models.source import Source
 from earful.models.user import ApiToken, Membership, Role, SignInThrottle, User
 
 __all__ = [
     "OPEN_STATUSES",
+    "RETENTION_MODES",
     "AgentSignature",
     "Alert",
     "ApiToken",
@@ -49,26 +62,44 @@ __all__ = [
     "ConversationState",
     "ConversationStatus",
     "ConversationTag",
+    "CsatSettings",
+    "CsatSurvey",
     "Customer",
     "DeadLetter",
     "EngagementSettings",
     "Erasure",
+    "ErasureRequest",
     "Handoff",
+    "Holiday",
     "Identity",
     "JobKind",
     "JobState",
+    "LabelCorrection",
+    "LinkSuggestion",
     "ListeningQuery",
     "Membership",
     "MentionCount",
     "Note",
+    "Notification",
+    "NotificationTarget",
     "OutboundAttempt",
     "OutboundJob",
     "Post",
+    "RecoveryCode",
     "Reply",
     "ReplyStatus",
+    "RetentionPolicy",
     "Role",
     "SavedView",
+    "ShiftPostSettings",
+    "SignInPolicy",
     "SignInThrottle",
+    "SlaPolicy",
     "Source",
+    "TotpCredential",
     "User",
+    "UserSession",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from earful.models.base import Base, BigId, UTCDateTime, utcnow
@@ -30,6 +30,8 @@ class Conversation(Base):
         UniqueConstraint("brand_id", "root_post_id"),
         # A customer's conversations (threading looks them up by author on every batch).
         Index("ix_conversations_customer", "identity_id", "brand_id"),
+        # A day's arrivals per brand (the ETA's overtaking estimate).
+        Index("ix_conversations_brand_first_post", "brand_id", "first_post_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -52,6 +54,8 @@ class Conversation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The post that started it (no foreign key: posts may be purged, the thread stays).
     root_post_id: Mapped[int | None] = mapped_column(BigId)
+    # A private channel (a DM, Messenger, a support email): answered there, never in public.
+    private: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class ConversationPost(Base):

@@ -6,10 +6,14 @@ import hashlib
 import re
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from earful.models.base import Base, BigId, UTCDateTime, utcnow
+
+# The external id of an account known by its handle only, until it writes: a customer
+# named it ("my X handle is @foo"); see earful.customers.links.
+PENDING = "pending:@"
 
 
 class Customer(Base):
@@ -65,3 +69,23 @@ class Erasure(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex
     kind: Mapped[str] = mapped_column(String(16))  # "author" or "post"
     erased_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LinkSuggestion(Base):
+    """Two accounts that seem to be one customer (an email answering a handoff sent to
+    @handle, say): shown to agents until one links them or dismisses the suggestion."""
+
+    __tablename__ = "link_suggestions"
+    __table_args__ = (UniqueConstraint("brand_id", "identity_id", "other_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    identity_id: Mapped[int] = mapped_column(
+        ForeignKey("identities.id", ondelete="CASCADE"), index=True
+    )
+    other_id: Mapped[int] = mapped_column(
+        ForeignKey("identities.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open|linked|dismissed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

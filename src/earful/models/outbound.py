@@ -24,7 +24,10 @@ class JobKind(enum.StrEnum):
     LIKE = "like"
     REPOST = "repost"
     DIRECT_MESSAGE = "dm"
+    POST = "post"  # a post of the brand's own, not a reply (sign-on / sign-off)
     HANDOFF = "handoff"  # email, Zendesk, Help Scout, webhook: see Handoff.channel
+    NOTIFY = "notify"  # a notification to a person (email, chat webhook)
+    EVENT = "event"  # a conversation event to an integrator's webhook
 
 
 def _enum(cls: type[enum.StrEnum]) -> Enum:

@@ -63,6 +63,9 @@ class Post(Base):
     urgency: Mapped[int | None] = mapped_column(SmallInteger)
     urgency_score: Mapped[float | None] = mapped_column(Float)
     model_version: Mapped[str | None] = mapped_column(String(64))
+    # The second tier's version when it relabeled sentiment, intent and urgency after the
+    # commit (see pipeline.second_tier); None: the fast tier's labels (model_version).
+    tier2_version: Mapped[str | None] = mapped_column(String(64))
     # The network said the author deleted it: kept for the record, never shown as live.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The author edited it; ``text`` holds the newest version.

@@ -58,6 +58,8 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Written at most once a minute (auth.service.principal_for_token), not per request.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SignInThrottle(Base):

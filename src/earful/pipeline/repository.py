@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from earful.db import scrub_driver_error
 from earful.models import (
     OPEN_STATUSES,
     Conversation,
@@ -29,6 +31,7 @@ from earful.models import (
     Source,
 )
 from earful.models.base import utcnow
+from earful.models.customer import PENDING
 from earful.models.search import sqlite_bulk_indexing
 from earful.pipeline.schema import Classified, PostIn, Rejected
 from earful.pipeline.stages import (
@@ -82,6 +85,8 @@ CONVERSATION_COLUMNS = (
     "subject",
 )
 CHUNK = 900  # keeps IN lists under every backend's bound-parameter limit
+# One key for the whole ingest apply step (pg_advisory_xact_lock takes a bigint).
+INGEST_LOCK = 0x6561_7266_756C  # "earful"
 
 
 T = TypeVar("T")
@@ -106,6 +111,24 @@ def _insert_ignore(conn: Connection, table: object, index: list[str]):  # type: 
     """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
     maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     return maker(table).on_conflict_do_nothing(index_elements=index)  # type: ignore[arg-type]
+
+
+def lock_ingest(conn: Connection) -> None:
+    """Serialize storing batches (and erasing customers) until this transaction ends.
+
+    Threading reads conversations and then writes them; two writers doing that at once
+    could both open a conversation for the same customer, and an erasure running beside a
+    batch could miss the post that batch stores (or the batch miss its tombstones). On
+    PostgreSQL a transaction-scoped advisory lock (re-entrant: a worker already holding it
+    may take it again); on SQLite a write matching no row takes the database's one write
+    lock now, so what the transaction reads next is already the last committed state.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sql("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
+    else:
+        conn.execute(
+            update(sources_t).where(sources_t.c.id == -1).values(status=sources_t.c.status)
+        )
 
 
 class IngestRepository:
@@ -204,18 +227,24 @@ class IngestRepository:
         cols = ", ".join(columns)
         driver = self.conn.connection.driver_connection
         assert driver is not None
-        with driver.cursor() as cur:
-            # Created once per database session; emptied at every commit (and a rollback
-            # takes the copied rows with it).
-            cur.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-                f"SELECT {cols} FROM {table.name} WITH NO DATA"
-            )
-            cur.execute(f"DELETE FROM {stage}")  # in case of a second call in one transaction
-            with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            yield cur, stage
+        # Straight on the driver, so SQLAlchemy's error hook does not see these errors:
+        # scrub them here (a failing row's values would be in PostgreSQL's DETAIL).
+        try:
+            with driver.cursor() as cur:
+                # Created once per database session; emptied at every commit (and a
+                # rollback takes the copied rows with it).
+                cur.execute(
+                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+                    f"SELECT {cols} FROM {table.name} WITH NO DATA"
+                )
+                cur.execute(f"DELETE FROM {stage}")  # a second call in one transaction
+                with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                yield cur, stage
+        except Exception as error:
+            scrub_driver_error(error)
+            raise
 
     def _copy_insert(
         self,
@@ -387,6 +416,7 @@ class IngestRepository:
         if not rows:
             return ids
         ids.update(self._ids(identities_t, rows))
+        ids.update(self._adopt_pending({k: rows[k] for k in rows if k not in ids}))
         new = sorted(key for key in rows if key not in ids)
         ids.update(
             self._insert_new(
@@ -400,6 +430,29 @@ class IngestRepository:
             )
         )
         return ids
+
+    def _adopt_pending(
+        self, rows: dict[tuple[str, str], tuple[object, ...]]
+    ) -> dict[tuple[str, str], int]:
+        """New authors a customer named before they wrote (``pending:@handle`` placeholders,
+        see earful.customers.links): the placeholder takes their id, and keeps its links."""
+        wanted = {
+            (net, PENDING + str(row[2]).lower()): (net, ext)
+            for (net, ext), row in rows.items()
+            if row[2] and net != "email"
+        }
+        if not wanted:
+            return {}
+        out: dict[tuple[str, str], int] = {}
+        for key, ident_id in self._ids(identities_t, wanted).items():
+            net, ext = wanted[key]
+            self.conn.execute(
+                identities_t.update()
+                .where(identities_t.c.id == ident_id, identities_t.c.external_id == key[1])
+                .values(external_id=ext, handle=rows[(net, ext)][2])
+            )
+            out[(net, ext)] = ident_id
+        return out
 
     def insert_posts(
         self, batch: Sequence[Classified], authors: Authors, source_id: int | None

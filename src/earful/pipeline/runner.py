@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
 from sqlalchemy import Connection, Engine, select
 
@@ -15,10 +16,12 @@ from earful.connectors.base import Batch, Connector
 from earful.listening.compiler import paused_gc
 from earful.listening.service import build_matcher
 from earful.models import Brand
+from earful.models.base import utcnow
 from earful.models.customer import erasure_key, marker_keys
-from earful.pipeline import stages
-from earful.pipeline.repository import IngestRepository
+from earful.pipeline import changes, private, second_tier, stages
+from earful.pipeline.repository import IngestRepository, lock_ingest
 from earful.pipeline.schema import PostIn, Rejected
+from earful.pipeline.second_tier import Relabeler, default_relabeler
 from earful.pipeline.stages import BrandAccounts, Classifier, Matcher
 
 
@@ -32,6 +35,8 @@ class IngestSummary:
     unmatched: int = 0
     new_conversations: int = 0
     erased: int = 0  # posts of erased customers, not stored again
+    edited: int = 0  # stored posts whose text the network's edit replaced
+    deleted: int = 0  # stored posts the network deleted (redacted)
     # (brand, conversation id, post id) of what arrived, for live views.
     events: list[tuple[int, int, int]] = field(default_factory=list)
     # Windows counted but not yet judged by the spike detector (see ``Pipeline.process``).
@@ -46,6 +51,8 @@ class IngestSummary:
         self.unmatched += other.unmatched
         self.new_conversations += other.new_conversations
         self.erased += other.erased
+        self.edited += other.edited
+        self.deleted += other.deleted
         merge_windows(self.windows, other.windows)
 
 
@@ -81,12 +88,15 @@ class Pipeline:
         engine: Engine,
         matcher: Matcher | None = None,
         classifier: Classifier | None = None,
+        second_tier: Relabeler | Literal[False] | None = None,
     ) -> None:
+        """``second_tier``: None follows the setting (``EARFUL_SECOND_TIER``), False is off."""
         self.engine = engine
         with engine.connect() as conn:
             self.matcher = matcher or default_matcher(conn)
             self.accounts = brand_accounts(conn)
         self.classifier = classifier or default_classifier()
+        self.second_tier = default_relabeler() if second_tier is None else second_tier or None
         # Seconds spent per stage since start: the capacity planner names the bottleneck.
         self.stage_seconds: defaultdict[str, float] = defaultdict(float)
 
@@ -111,9 +121,54 @@ class Pipeline:
         # A batch allocates many small objects and frees them all at the end: the cyclic
         # collector would rescan the whole heap several times per batch for nothing.
         with paused_gc():
-            return self._process(
+            out = self._process(
                 conn, batch, origin, source_id, source_brand, detect, identities or {}
             )
+            if batch.edited or batch.deleted:
+                self._changes(conn, batch, out, origin, source_id, source_brand, detect)
+        # Addressed to the brand: no listening rule, no spike count. The brand's own
+        # messages (an echo of an answer) are not a customer's.
+        private = [m for m in batch.private if self.accounts.owner_of(m) is None]
+        out.skipped += len(batch.private) - len(private)
+        if private:
+            _store_private(conn, private, origin, source_brand, out)
+        return out
+
+    def after_commit(self, summary: IngestSummary) -> int:
+        """The second tier, once the batch is stored: returns the posts it relabeled."""
+        if self.second_tier is None or not summary.events:
+            return 0
+        with _timed(self.stage_seconds, "second_tier"):
+            return second_tier.relabel(
+                self.engine, [post for _, _, post in summary.events], self.second_tier
+            )
+
+    def _changes(
+        self,
+        conn: Connection,
+        batch: Batch,
+        out: IngestSummary,
+        origin: str,
+        source_id: int | None,
+        source_brand: int | None,
+        detect: bool,
+    ) -> None:
+        """The network's edits and deletions, after the batch's new posts (an edit or a
+        delete of a post created in the same batch finds it stored)."""
+        now = utcnow()
+        if batch.edited:
+            found = changes.apply_edits(conn, batch.edited, self.classifier, now)
+            out.edited = len(found)
+            # An edit of a post never heard is the post as it reads now.
+            unheard = [p for p in batch.edited if (p.network, p.external_id) not in found]
+            if unheard:
+                late = self._process(
+                    conn, Batch(posts=unheard), origin, source_id, source_brand, detect, {}
+                )
+                out.add(late)
+                out.events.extend(late.events)
+        if batch.deleted:
+            out.deleted = changes.apply_deletions(conn, batch.deleted, now)
 
     @staticmethod
     def _without_erased(
@@ -156,6 +211,9 @@ class Pipeline:
         identities: dict[tuple[str, str], int],
     ) -> IngestSummary:
         repo = IngestRepository(conn)
+        # Before reading tombstones and threads: an erasure beside this batch waits for it,
+        # or this batch for the erasure (see customers.erasure).
+        lock_ingest(conn)
         clock = self.stage_seconds
         out = IngestSummary(read=len(batch.posts) + len(batch.rejected), skipped=batch.skipped)
         with _timed(clock, "normalize"):
@@ -243,6 +301,7 @@ class Pipeline:
             with self.engine.begin() as conn:
                 result = self.process(conn, batch, origin, source_id, brand_id)
                 IngestRepository(conn).save_cursor(source_id, batch.cursor)
+            self.after_commit(result)
             if postgres and time.monotonic() >= next_analyze:
                 # A bulk load outgrows the planner's statistics faster than autovacuum
                 # refreshes them (the workers do the same; see analyze_grown).
@@ -266,6 +325,27 @@ def _timed(clock: defaultdict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         clock[stage] += time.perf_counter() - start
+
+
+def _store_private(
+    conn: Connection,
+    messages: list[PostIn],
+    origin: str,
+    brand_id: int | None,
+    out: IngestSummary,
+) -> None:
+    out.read += len(messages)
+    try:
+        got = private.store(conn, messages, brand_id)
+    except private.NoBrand as exc:
+        out.dead_lettered += IngestRepository(conn).dead_letters(
+            origin, private.rejected_for(messages, str(exc))
+        )
+        return
+    out.ingested += got.stored
+    out.duplicates += got.duplicates
+    out.erased += got.erased
+    out.events.extend(got.events)
 
 
 def _named(rejected: Rejected) -> Rejected:

@@ -31,6 +31,9 @@ class PostIn(NamedTuple):
     raw: bytes | None = None
     # Set by connectors that know the author is the brand itself (e.g. TWCS inbound=False).
     author_is_brand: bool = False
+    # A private group chat: the prefix every message id of the group starts with. Its
+    # members' messages share one conversation (see earful.pipeline.private).
+    thread: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -25,7 +25,9 @@ from earful.pipeline.schema import (
 )
 
 MAX_TEXT_CHARS = 40_000  # far above any network's limit; longer is a broken payload
-MAX_ID_CHARS = 200
+MAX_ID_CHARS = 200  # post, author and linked post ids; handles too (the columns' width)
+MAX_NAME_CHARS = 300  # a display name is cut to it, not refused: it only labels the author
+MAX_LANGUAGE_CHARS = 16  # a longer language tag is no tag: the detector decides
 SUBJECT_CHARS = 140  # a conversation's title in the inbox (the column holds 200)
 
 # Zero-width and bidi control characters that hide text or break matching; ZWJ (U+200D)
@@ -61,6 +63,10 @@ def normalize(posts: Sequence[PostIn]) -> tuple[list[PostIn], list[Rejected]]:
         handle = post.author_handle.lstrip("@") if post.author_handle else None
         if text is not post.text or created is not post.created_at or handle != post.author_handle:
             post = post._replace(text=text, created_at=created, author_handle=handle)
+        if (post.author_name and len(post.author_name) > MAX_NAME_CHARS) or (
+            post.language and len(post.language) > MAX_LANGUAGE_CHARS
+        ):
+            post = _trimmed(post)
         good.append(post)
     return good, bad
 
@@ -74,7 +80,28 @@ def _problem(post: PostIn) -> str | None:
         return "missing author id"
     if len(post.text) > MAX_TEXT_CHARS:
         return f"text longer than {MAX_TEXT_CHARS} characters ({len(post.text)})"
+    # Each would overflow its column: PostgreSQL would refuse the whole batch.
+    for what, value in (
+        ("author id", post.author_id),
+        ("author handle", post.author_handle),
+        ("reply-to id", post.reply_to),
+        ("quoted post id", post.quote_of),
+        ("reposted post id", post.repost_of),
+    ):
+        if value and len(value) > MAX_ID_CHARS:
+            return f"{what} longer than {MAX_ID_CHARS} characters ({len(value)})"
     return None
+
+
+def _trimmed(post: PostIn) -> PostIn:
+    """An over-long display name cut to fit; an over-long language tag dropped."""
+    name = post.author_name
+    if name and len(name) > MAX_NAME_CHARS:
+        name = name[: MAX_NAME_CHARS - 1] + "…"
+    language = post.language
+    if language and len(language) > MAX_LANGUAGE_CHARS:
+        language = None
+    return post._replace(author_name=name, language=language)
 
 
 # ---------------------------------------------------------------- subject

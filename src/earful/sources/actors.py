@@ -18,7 +18,16 @@ from earful.connectors.meta import GRAPH_URL, MetaGraph
 from earful.db import transaction
 from earful.sources import service as sources
 
-NETWORKS_OF_KIND: dict[str, frozenset[str]] = {"meta": frozenset({"facebook", "instagram"})}
+NETWORKS_OF_KIND: dict[str, frozenset[str]] = {
+    "meta": frozenset({"facebook", "instagram"}),
+    # Private-message sources: they answer their network's direct messages only, so a
+    # source of the network's own kind (which can also answer in public) goes first.
+    "x_dm": frozenset({"x"}),
+    "bluesky_chat": frozenset({"bluesky"}),
+}
+
+
+PRIVATE_ONLY = frozenset({"x_dm", "bluesky_chat"})
 
 
 def networks_of(kind: str) -> frozenset[str]:
@@ -27,7 +36,8 @@ def networks_of(kind: str) -> frozenset[str]:
 
 def actor_for(session: Session, brand_id: int, network: str, secret_key: str) -> Actor:
     """The brand's first running source that can act on ``network``."""
-    for view in sources.list_sources(session, [brand_id]):
+    views = sources.list_sources(session, [brand_id])
+    for view in sorted(views, key=lambda v: v.kind in PRIVATE_ONLY):  # stable: full kinds first
         if network not in networks_of(view.kind):
             continue
         source = sources.get_source(session, view.id)

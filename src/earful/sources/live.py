@@ -1,10 +1,10 @@
 """Running a connector into the store: batches, edits, deletions, cursor and health.
 
 Each batch commits in one transaction together with the source's cursor, so a restart
-resumes exactly after the last stored batch. Edits replace the stored text (or arrive as
-new posts when the original was never heard); deletions mark the stored post.
+resumes exactly after the last stored batch. The pipeline applies the batch's edits and
+deletions too (``pipeline.changes``).
 
-:class:`Listeners` hears several live sources at once in one process (``earful run``).
+:class:`earful.sources.supervisor.Supervisor` hears every live source in ``earful run``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from sqlalchemy import Engine, select
 
@@ -38,16 +37,11 @@ def store_batch(
     """Store one batch (posts, edits, deletions) and its cursor in one transaction."""
     with engine.begin() as conn:
         summary = pipeline.process(conn, batch, origin, source_id, brand_id)
-        now = utcnow()
-        if batch.edited:
-            found = repository.apply_edits(conn, batch.edited, now)
-            unheard = [p for p in batch.edited if (p.network, p.external_id) not in found]
-            if unheard:
-                late = Batch(posts=unheard)
-                summary.add(pipeline.process(conn, late, origin, source_id, brand_id))
-        repository.mark_deleted(conn, batch.deleted, now)
+        if source_id is not None and (batch.posts or batch.edited or batch.deleted):
+            repository.heard(conn, source_id, utcnow())
         if source_id is not None and batch.cursor is not None:
             IngestRepository(conn).save_cursor(source_id, batch.cursor)
+    pipeline.after_commit(summary)  # the second tier, never inside the batch's transaction
     return summary
 
 
@@ -84,6 +78,11 @@ def run(
     return total
 
 
+def _heard(engine: Engine, source_id: int) -> bool:
+    with engine.connect() as conn:
+        return repository.is_heard(conn, source_id)
+
+
 def _stored(engine: Engine, source_id: int) -> tuple[str, int | None, str | None]:
     """The source's name (the origin of its dead letters), brand and cursor."""
     with engine.connect() as conn:
@@ -113,11 +112,16 @@ async def listen(
     try:
         async with contextlib.aclosing(connector.listen(cursor)) as batches:
             async for batch in batches:
+                # Paused or deleted by an admin since: this batch is not stored, nor its
+                # cursor, so a resumed source hears it again where the network replays.
+                if not _heard(engine, source_id):
+                    log.info("source %s paused or deleted: stopped", origin)
+                    break
                 result = store_batch(pipeline, engine, batch, origin, source_id, brand_id)
                 total.add(result)
-                write_health(engine, source_id, connector.health)
                 if on_batch:
                     on_batch(batch, result)
+                write_health(engine, source_id, connector.health)
     except ConnectorError as exc:
         write_health(engine, source_id, Health("failing", str(exc)))
         raise
@@ -126,75 +130,3 @@ async def listen(
         raise
     write_health(engine, source_id, Health("idle"))
     return total
-
-
-class Listeners:
-    """Live sources heard together, in one thread with an event loop of its own.
-
-    One pipeline stores every source's batches, one at a time: threading reads stored
-    conversations and then writes them, so two sources storing at once could each open a
-    conversation for the same customer. A source that fails (refused credentials, a
-    connector error) is logged and marked failing; the others go on. :meth:`stop` ends
-    them all between two batches.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        sources: Sequence[tuple[int, str, LiveConnector]],
-        pipeline: Pipeline | None = None,
-    ) -> None:
-        self.engine = engine
-        self.sources = list(sources)  # (source id, name, connector)
-        self.pipeline = pipeline or Pipeline(engine)
-        self.summaries: dict[int, IngestSummary] = {}
-        self.errors: dict[int, Exception] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="earful-sources", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        self._started.wait()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already ended
-                for task in self._tasks:
-                    loop.call_soon_threadsafe(task.cancel)
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(self._main())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            self._started.set()
-            loop.close()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._tasks = [
-            asyncio.create_task(self._one(source_id, name, connector), name=name)
-            for source_id, name, connector in self.sources
-        ]
-        self._started.set()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _one(self, source_id: int, name: str, connector: LiveConnector) -> None:
-        try:
-            self.summaries[source_id] = await listen(
-                self.engine, connector, source_id, self.pipeline
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.errors[source_id] = exc
-            log.error("source %s (id %d) stopped: %s", name, source_id, exc)
-            if not isinstance(exc, ConnectorError):
-                with contextlib.suppress(Exception):
-                    write_health(self.engine, source_id, Health("failing", str(exc)))

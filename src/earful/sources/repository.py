@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, select, update
 from sqlalchemy.orm import Session
 
 from earful.models import Post, Source
 from earful.models.base import utcnow
-from earful.pipeline.schema import PostIn
 
 posts_t: Table = Post.__table__  # type: ignore[assignment]
 sources_t: Table = Source.__table__  # type: ignore[assignment]
@@ -39,45 +39,44 @@ def listed(session: Session, brand_ids: Sequence[int] | None = None) -> list[Sou
 
 
 def set_health(conn: Connection, source_id: int, status: str, reason: str | None) -> None:
-    conn.execute(
-        update(sources_t)
-        .where(sources_t.c.id == source_id)
-        .values(status=status, status_reason=reason, updated_at=utcnow())
-    )
+    now = utcnow()
+    values: dict[str, Any] = {"status": status, "status_reason": reason, "updated_at": now}
+    if status == "failing":  # kept after it recovers: the admin's "last error"
+        values.update(last_error=reason or "failing", last_error_at=now)
+    conn.execute(update(sources_t).where(sources_t.c.id == source_id).values(**values))
 
 
-def mark_deleted(conn: Connection, keys: Sequence[tuple[str, str]], at: datetime) -> int:
-    """Mark posts deleted on their network; returns how many stored posts that was."""
-    if not keys:
-        return 0
-    result = conn.execute(
-        update(posts_t)
-        .where(
-            posts_t.c.network == bindparam("n"),
-            posts_t.c.external_id == bindparam("e"),
-            posts_t.c.deleted_at.is_(None),
+def heard(conn: Connection, source_id: int, at: datetime) -> None:
+    """The source brought something at ``at`` (its "last event" on the sources page)."""
+    conn.execute(update(sources_t).where(sources_t.c.id == source_id).values(last_event_at=at))
+
+
+def is_heard(conn: Connection, source_id: int) -> bool:
+    """The source still exists and is not paused: what it brings may be stored."""
+    paused = conn.scalar(select(sources_t.c.paused).where(sources_t.c.id == source_id))
+    return paused is not None and not paused
+
+
+def wanted(conn: Connection, push_kinds: frozenset[str]) -> dict[int, str]:
+    """Every source a listener should hear now (not paused, not a webhook), each with a
+    fingerprint of what it is built from: a changed fingerprint means rebuild it."""
+    rows = conn.execute(
+        select(
+            sources_t.c.id,
+            sources_t.c.name,
+            sources_t.c.kind,
+            sources_t.c.brand_id,
+            sources_t.c.config,
         )
-        .values(deleted_at=at),
-        [{"n": n, "e": e} for n, e in keys],
+        .where(sources_t.c.paused.is_(False), sources_t.c.kind.not_in(push_kinds))
+        .order_by(sources_t.c.id)
     )
-    return int(result.rowcount or 0)
+    return {
+        row.id: json.dumps([row.name, row.kind, row.brand_id, row.config], sort_keys=True)
+        for row in rows
+    }
 
 
-def apply_edits(conn: Connection, edits: Sequence[PostIn], at: datetime) -> set[tuple[str, str]]:
-    """Replace the text of stored posts by their edited version; returns the keys found."""
-    found: set[tuple[str, str]] = set()
-    for post in edits:
-        values: dict[str, Any] = {"text": post.text, "edited_at": at}
-        if post.raw is not None:
-            values["raw"] = post.raw
-        result = conn.execute(
-            update(posts_t)
-            .where(
-                posts_t.c.network == post.network,
-                posts_t.c.external_id == post.external_id,
-            )
-            .values(**values)
-        )
-        if result.rowcount:
-            found.add((post.network, post.external_id))
-    return found
+def delete(session: Session, source: Source) -> None:
+    session.delete(source)
+    session.flush()

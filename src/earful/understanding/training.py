@@ -156,21 +156,57 @@ def cross_validate(
 # ------------------------------------------------------------------ the commands
 
 
-def train_sentiment(data_dir: Path | None = None, out: Path = ARTIFACTS) -> dict[str, Any]:
-    texts, labels = load("sentiment", data_dir)
+def corrections(path: Path, task: str) -> list[tuple[str, str]]:
+    """(text, label) rows of a task from ``earful train export-corrections`` JSON lines.
+
+    Only English posts: the heads are English models. Intent corrections train the
+    complaint head (complaint or not); urgency and sentiment train their own.
+    """
+    field = {"sentiment": "sentiment", "complaint": "intent", "urgency": "urgency"}[task]
+    rows: list[tuple[str, str]] = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+                text, label = str(doc["text"]), str(doc["label"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{n}: not a correction line ({e})") from e
+            if doc.get("field") != field or doc.get("language") not in (None, "en"):
+                continue
+            if task == "complaint":
+                label = "complaint" if label == "complaint" else "not_complaint"
+            rows.append((text, label))
+    return rows
+
+
+def _with(
+    texts: list[str], labels: list[str], extra: Sequence[tuple[str, str]]
+) -> tuple[list[str], list[str]]:
+    return texts + [t for t, _ in extra], labels + [label for _, label in extra]
+
+
+def train_sentiment(
+    data_dir: Path | None = None, out: Path = ARTIFACTS, extra: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    texts, labels = _with(*load("sentiment", data_dir), extra)
     head = fit_head("sentiment", featurize(texts), labels, **SETTINGS["sentiment"])
     head.save(out / "sentiment.npz")
     val_texts, val_labels = load("sentiment-val", data_dir)
     s = score(val_labels, predict(head, featurize(val_texts)), ["negative", "neutral", "positive"])
-    return {"train_n": len(texts), "tweeteval_val": s.as_json()}
+    return {"train_n": len(texts), "corrections_n": len(extra), "tweeteval_val": s.as_json()}
 
 
 def train_complaint(
-    data_dir: Path | None = None, out: Path = ARTIFACTS, cv: bool = True
+    data_dir: Path | None = None,
+    out: Path = ARTIFACTS,
+    extra: Sequence[tuple[str, str]] = (),
+    cv: bool = True,
 ) -> dict[str, Any]:
-    texts, labels = load("complaint", data_dir)
+    texts, labels = _with(*load("complaint", data_dir), extra)
     feats = featurize(texts)
-    report: dict[str, Any] = {"train_n": len(texts)}
+    report: dict[str, Any] = {"train_n": len(texts), "corrections_n": len(extra)}
     if cv:
         oof = cross_validate("complaint", feats, labels, **SETTINGS["complaint"])
         report["cv10"] = score(labels, oof, ["complaint", "not_complaint"]).as_json()
@@ -179,11 +215,14 @@ def train_complaint(
 
 
 def train_urgency(
-    data_dir: Path | None = None, out: Path = ARTIFACTS, cv: bool = True
+    data_dir: Path | None = None,
+    out: Path = ARTIFACTS,
+    extra: Sequence[tuple[str, str]] = (),
+    cv: bool = True,
 ) -> dict[str, Any]:
-    texts, labels = load("urgency", data_dir)
+    texts, labels = _with(*load("urgency", data_dir), extra)
     feats = featurize(texts)
-    report: dict[str, Any] = {"train_n": len(texts)}
+    report: dict[str, Any] = {"train_n": len(texts), "corrections_n": len(extra)}
     if cv:
         names = ["0", "1", "2", "3", "4"]
         oof = cross_validate("urgency", feats, labels, **SETTINGS["urgency"])
@@ -226,6 +265,10 @@ def write_manifest(out: Path, reports: dict[str, Any]) -> str:
     path = out / MANIFEST
     manifest: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
     manifest["version"] = version
+    manifest["files"] = {  # checked when the heads load
+        f"{name}.npz": hashlib.sha256((out / f"{name}.npz").read_bytes()).hexdigest()
+        for name in HEADS
+    }
     manifest["seed"] = SEED
     manifest["settings"] = SETTINGS
     manifest.setdefault("reports", {}).update(reports)
@@ -240,15 +283,25 @@ TRAINERS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
-def train(task: str, data_dir: Path | None = None, out: Path = ARTIFACTS) -> dict[str, Any]:
-    """Train one head (or all), then refresh the manifest (its version hashes the heads)."""
+def train(
+    task: str,
+    data_dir: Path | None = None,
+    out: Path = ARTIFACTS,
+    with_corrections: Path | None = None,
+) -> dict[str, Any]:
+    """Train one head (or all), then refresh the manifest (its version hashes the heads).
+
+    ``with_corrections``: agents' corrections (``earful train export-corrections``) are
+    added to each head's training rows.
+    """
     out.mkdir(parents=True, exist_ok=True)
     tasks = [*HEADS, "intent"] if task == "all" else [task]
     reports: dict[str, Any] = {}
     for name in tasks:
         if name == "intent":
             continue
-        reports[name] = TRAINERS[name](data_dir, out)
+        extra = corrections(with_corrections, name) if with_corrections else []
+        reports[name] = TRAINERS[name](data_dir, out, extra)
     if all((out / f"{h}.npz").is_file() for h in HEADS):
         reports["version"] = write_manifest(out, {k: v for k, v in reports.items()})
         if "intent" in tasks and INTENT_SET.is_file():

@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from earful.auth.service import Principal, load_principal, principal_for_token
+from earful.auth import sessions as server_sessions
+from earful.auth.service import Principal, principal_for_token, principal_of
 from earful.db import unit_of_work
 from earful.errors import NotAuthenticated
 from earful.web.security import Sessions, bearer_token
@@ -41,9 +42,14 @@ def optional_principal(request: Request, db: Db) -> Principal | None:
         sessions: Sessions = request.app.state.sessions
         data = sessions.read(request)
         if data.user_id is not None:
-            found = load_principal(db, data.user_id)
-            if found is not None and found.password_tag == data.tag:
-                principal = found
+            # The signed cookie alone signs no one in: its session row must still exist
+            # (a revoked one is deleted), and the password must not have changed since.
+            live = server_sessions.resolve(db, data.sid, data.user_id, request.app.state.clock())
+            if live is not None:
+                row, user, roles = live
+                found = principal_of(user, roles)
+                if found.password_tag == data.tag:
+                    principal = replace(found, session_id=row.id)
     if principal is not None and request.client is not None:
         principal = replace(principal, address=request.client.host)
     request.state.principal = principal

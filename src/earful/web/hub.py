@@ -31,6 +31,7 @@ CLOSED: tuple[str, str] = ("\0closed", "")
 class Subscriber:
     brand_ids: frozenset[int]
     loop: asyncio.AbstractEventLoop
+    user_id: int | None = None  # who is watching: personal events go to them only
     queue: asyncio.Queue[tuple[str, str]] = field(default_factory=lambda: asyncio.Queue(1000))
 
 
@@ -55,8 +56,8 @@ class Hub:
 
     # -------------------------------------------------------------- events
 
-    def subscribe(self, brand_ids: Iterable[int]) -> Subscriber:
-        sub = Subscriber(frozenset(brand_ids), asyncio.get_running_loop())
+    def subscribe(self, brand_ids: Iterable[int], user_id: int | None = None) -> Subscriber:
+        sub = Subscriber(frozenset(brand_ids), asyncio.get_running_loop(), user_id)
         with self._lock:
             self._subs.add(sub)
             if self.closed:  # the server is stopping: this stream ends at once
@@ -82,6 +83,14 @@ class Hub:
             targets = [s for s in self._subs if brand_id in s.brand_ids]
         for sub in targets:
             with contextlib.suppress(RuntimeError):  # loop closed: subscriber is gone
+                sub.loop.call_soon_threadsafe(_offer, sub.queue, (event, data))
+
+    def publish_user(self, user_id: int, brand_id: int, event: str, data: str) -> None:
+        """Thread-safe: deliver to this user's streams (of this brand) only."""
+        with self._lock:
+            targets = [s for s in self._subs if s.user_id == user_id and brand_id in s.brand_ids]
+        for sub in targets:
+            with contextlib.suppress(RuntimeError):
                 sub.loop.call_soon_threadsafe(_offer, sub.queue, (event, data))
 
     def publish_ingest(self, events: Iterable[tuple[int, int, int]]) -> None:

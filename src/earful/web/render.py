@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from earful.web.security import Sessions
+from earful.wording import duration_words, network_name
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 assert TEMPLATES.env.autoescape  # user text must never become markup
@@ -63,10 +64,12 @@ def ago(when: datetime | None) -> str:
 
 
 def minutes(value: int) -> str:
-    return f"{value}m" if value < 120 else f"{value // 60}h {value % 60}m"
+    """In the words the service-level clock beside it uses: "45 min", "2 h 5 min"."""
+    return duration_words(value)
 
 
 TEMPLATES.env.filters["highlight"] = highlight
+TEMPLATES.env.filters["network_name"] = network_name
 TEMPLATES.env.filters["highlight_spans"] = highlight_spans
 TEMPLATES.env.filters["ago"] = ago
 TEMPLATES.env.filters["minutes"] = minutes

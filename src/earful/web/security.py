@@ -23,15 +23,22 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 @dataclass(slots=True)
 class SessionData:
+    """What the signed cookie carries. A signed-in browser's ``sid`` names its server-side
+    session row (``auth.sessions``): the cookie alone never signs anyone in. ``pending``
+    is a sign-in half done: (user id, "totp" or "enrol", when the password was right)."""
+
     user_id: int | None
     csrf: str
     tag: str = ""
     fresh: bool = False  # not yet in a cookie
+    sid: str = ""
+    pending: tuple[int, str, float] | None = None
 
 
 class Sessions:
     def __init__(self, secret_key: str, secure: bool = True) -> None:
         self.signer = URLSafeTimedSerializer(secret_key, salt="earful.session")
+        self.secret_key = secret_key  # also seals TOTP secrets and signs the OIDC round trip
         self.secure = secure
 
     def read(self, request: Request) -> SessionData:
@@ -49,14 +56,23 @@ class Sessions:
                 if isinstance(raw, dict) and isinstance(raw.get("c"), str):
                     uid = raw.get("u")
                     return SessionData(
-                        uid if isinstance(uid, int) else None, raw["c"], str(raw.get("t", ""))
+                        uid if isinstance(uid, int) else None,
+                        raw["c"],
+                        str(raw.get("t", "")),
+                        sid=str(raw.get("s", "")),
+                        pending=_pending(raw.get("p")),
                     )
             except BadSignature:
                 pass
         return SessionData(None, secrets.token_urlsafe(32), fresh=True)
 
     def write(self, response: Response, data: SessionData) -> None:
-        value = self.signer.dumps({"u": data.user_id, "c": data.csrf, "t": data.tag})
+        raw: dict[str, Any] = {"u": data.user_id, "c": data.csrf, "t": data.tag}
+        if data.sid:
+            raw["s"] = data.sid
+        if data.pending:
+            raw["p"] = list(data.pending)
+        value = self.signer.dumps(raw)
         response.set_cookie(
             SESSION_COOKIE,
             value,
@@ -73,6 +89,14 @@ class Sessions:
         )
 
 
+def _pending(raw: Any) -> tuple[int, str, float] | None:
+    if isinstance(raw, list) and len(raw) == 3:
+        uid, kind, at = raw
+        if isinstance(uid, int) and isinstance(kind, str) and isinstance(at, int | float):
+            return uid, kind, float(at)
+    return None
+
+
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -80,6 +104,8 @@ def bearer_token(request: Request) -> str | None:
 
 
 WEBHOOKS = "/webhooks/"
+# Anonymous survey answers: the signed token in the path is the credential (csat/).
+SIGNED_LINKS = "/csat/"
 
 
 async def csrf_protect(request: Request) -> None:
@@ -92,6 +118,8 @@ async def csrf_protect(request: Request) -> None:
         return
     if request.url.path.startswith(WEBHOOKS):
         return  # the network calls these: no cookie to ride, each body is signature-checked
+    if request.url.path.startswith(SIGNED_LINKS):
+        return  # no session to ride: a forger would need the signed token itself
     sessions: Sessions = request.app.state.sessions
     data = sessions.read(request)
     sent = request.headers.get(CSRF_HEADER)

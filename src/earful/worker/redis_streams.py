@@ -220,6 +220,8 @@ def encode_batch(batch: Batch) -> bytes:
             "cursor": batch.cursor,
             "skipped": batch.skipped,
             "progress": batch.progress,
+            "deleted": batch.deleted,
+            "edited": [_post_doc(p) for p in batch.edited],
         }
     )
 
@@ -232,6 +234,8 @@ def decode_batch(data: bytes) -> Batch:
         cursor=doc.get("cursor"),
         skipped=int(doc.get("skipped", 0)),
         progress=int(doc.get("progress", 0)),
+        deleted=[(str(n), str(e)) for n, e in doc.get("deleted", [])],
+        edited=[_post(p) for p in doc.get("edited", [])],
     )
 
 
@@ -497,6 +501,8 @@ class Worker:
         """
         if not self.warm:
             self.classifier.inner.classify(["warm up :)"])
+            if self.pipeline.second_tier is not None:
+                self.pipeline.second_tier.classify(["warm up :)"])
             gc.collect()  # what loading left behind goes now, not into the frozen heap
             gc.freeze()
             self.warm = True
@@ -926,6 +932,9 @@ class Worker:
             if stored is not None:
                 merge_windows(windows, stored.windows)
         self._detect(windows)
+        for _, _, stored in done_now:  # acknowledged and visible: now the second tier
+            if stored is not None:
+                self.pipeline.after_commit(stored)
         return done_now[-1][1]
 
     def _detect(self, windows: Windows) -> None:

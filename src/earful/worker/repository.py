@@ -18,9 +18,10 @@ from earful.models import (
     Source,
 )
 from earful.models.base import utcnow
+from earful.pipeline.repository import INGEST_LOCK, lock_ingest
 
-# One key for the whole ingest apply step (pg_advisory_xact_lock takes a bigint).
-INGEST_LOCK = 0x6561_7266_756C  # "earful"
+__all__ = ["INGEST_LOCK", "lock_ingest"]  # the ingest's lock lives with the ingest SQL
+
 ANALYZE_LOCK = INGEST_LOCK + 1
 SEQ_KEY = "stream_seq"
 # The tables the ingest reads back while it writes them.
@@ -30,21 +31,6 @@ INGEST_TABLES = tuple(
 )
 ANALYZE_FLOOR = 500  # rows changed before a table counts as grown
 ANALYZE_STATISTICS = 10  # statistics target of those ANALYZEs (PostgreSQL's default: 100)
-
-
-def lock_ingest(conn: Connection) -> None:
-    """Serialize the thread-and-store step of every worker until this transaction ends.
-
-    Threading reads conversations and then writes them; two workers doing that at once could
-    both open a conversation for the same customer. Waiting here costs nothing: the worker
-    whose batch is next sleeps in PostgreSQL's lock queue and wakes as the holder commits.
-    On SQLite a write (matching no row) takes the database's one write lock now, so what
-    the transaction reads next is already the last committed state.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
-    else:
-        conn.execute(update(Source).where(Source.id == -1).values(status=Source.status))
 
 
 def applied_seq(conn: Connection, source_name: str) -> int:

@@ -1,8 +1,10 @@
-// Earful inbox: CSRF header for htmx, keyboard shortcuts (j/k/o/a/e/r).
+// Earful pages: the CSRF header for htmx, the theme toggle, and the keyboard (listed on "?"
+// in templates/_keys.html: keep the two in step).
 (function () {
   "use strict";
   var meta = document.querySelector('meta[name="csrf-token"]');
   var csrf = meta ? meta.getAttribute("content") : "";
+  var root = document.documentElement;
 
   document.addEventListener("htmx:configRequest", function (evt) {
     evt.detail.headers["X-CSRF-Token"] = csrf;
@@ -18,17 +20,41 @@
     });
   }
 
+  // ---------------------------------------------------------------- theme
+  function isDark() {
+    var set = root.getAttribute("data-theme");
+    if (set) return set === "dark";
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
+  }
+  function showTheme() {
+    var button = document.getElementById("theme-toggle");
+    if (!button) return;
+    button.setAttribute("aria-pressed", isDark() ? "true" : "false");
+  }
+  function toggleTheme() {
+    var next = isDark() ? "light" : "dark";
+    root.setAttribute("data-theme", next);
+    try { window.localStorage.setItem("earful-theme", next); } catch (e) { /* not remembered */ }
+    showTheme();
+  }
+
+  // ---------------------------------------------------------------- inbox rows
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("tr.row")); }
   function current() { return document.querySelector("tr.row.selected"); }
-  function select(row) {
-    rows().forEach(function (r) { r.classList.remove("selected"); r.removeAttribute("aria-selected"); });
-    if (row) { row.classList.add("selected"); row.setAttribute("aria-selected", "true"); row.scrollIntoView({ block: "nearest" }); }
+  function select(row, focus) {
+    rows().forEach(function (r) { r.classList.remove("selected"); r.removeAttribute("aria-current"); });
+    if (!row) return;
+    row.classList.add("selected");
+    row.setAttribute("aria-current", "true");
+    var link = row.querySelector("a");
+    if (focus && link) link.focus({ preventScroll: true });
+    row.scrollIntoView({ block: "nearest" });
   }
   function move(delta) {
     var all = rows();
     if (!all.length) return;
     var i = all.indexOf(current());
-    select(all[Math.max(0, Math.min(all.length - 1, i < 0 ? 0 : i + delta))]);
+    select(all[Math.max(0, Math.min(all.length - 1, i < 0 ? 0 : i + delta))], true);
   }
   function conversationId() {
     var conv = document.querySelector(".conversation[data-id]");
@@ -37,42 +63,130 @@
     return row ? row.getAttribute("data-id") : null;
   }
 
+  // ---------------------------------------------------------------- keys dialog
+  function keysDialog() { return document.getElementById("keys-dialog"); }
+  function showKeys() {
+    var d = keysDialog();
+    if (d && !d.open) d.showModal();
+  }
+
+  function focusField(el) {
+    if (!el) return false;
+    el.scrollIntoView({ block: "center" });
+    el.focus();
+    return true;
+  }
+
+  var pendingG = 0; // time "g" was pressed: "g i" goes to the inbox, and so on
+  var GO = { i: "/inbox", d: "/dashboard", b: "/brands", a: "/account" };
+
+  function typing(t) {
+    return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+  }
+
   document.addEventListener("keydown", function (evt) {
     var t = evt.target;
+    if ((evt.ctrlKey || evt.metaKey) && evt.key === "Enter" && t && t.form && t.tagName === "TEXTAREA") {
+      evt.preventDefault(); // Ctrl+Enter sends the reply (or the note) being written
+      t.form.requestSubmit();
+      return;
+    }
     if (evt.ctrlKey || evt.metaKey || evt.altKey) return;
-    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
+    if (typing(t)) {
+      if (evt.key === "Escape" && t.blur) t.blur(); // out of the field: the keys work again
+      return;
+    }
+    var d = keysDialog();
+    if (d && d.open) return; // the dialog handles Esc itself
+    if (pendingG && Date.now() - pendingG < 1500 && GO[evt.key]) {
+      pendingG = 0;
+      evt.preventDefault();
+      window.location.href = GO[evt.key];
+      return;
+    }
+    pendingG = 0;
     var id = conversationId();
     var onPage = !!document.querySelector(".conversation[data-id]");
+    var after = function () { if (onPage) window.location.reload(); };
     switch (evt.key) {
-      case "j": move(1); break;
-      case "k": move(-1); break;
+      case "?": showKeys(); break;
+      case "g": pendingG = Date.now(); break;
+      case "t": toggleTheme(); break;
+      case "/":
+        if (!focusField(document.getElementById("search"))) window.location.href = "/inbox#search";
+        break;
+      case "j": if (!onPage) move(1); else return; break;
+      case "k": if (!onPage) move(-1); else return; break;
       case "o": case "Enter":
-        if (current()) window.location.href = current().getAttribute("data-href");
+        if (onPage || !current()) return;
+        if (evt.key === "Enter" && t && t.tagName === "A") return; // the link opens itself
+        window.location.href = current().getAttribute("data-href");
         break;
       case "a":
-        if (id) post("/c/" + id + "/assign", { assignee: "me" }).then(function () { if (onPage) window.location.reload(); });
+        if (id) post("/c/" + id + "/assign", { assignee: "me" }).then(after);
         break;
       case "e":
-        if (id) post("/c/" + id + "/status", { status: "resolved" }).then(function () { if (onPage) window.location.reload(); });
+        if (id) post("/c/" + id + "/status", { status: "resolved" }).then(after);
+        break;
+      case "w":
+        if (id && onPage) post("/c/" + id + "/status", { status: "waiting" }).then(after);
+        else return;
         break;
       case "r":
-        if (onPage) { var box = document.getElementById("reply-text"); if (box) { evt.preventDefault(); box.focus(); } }
+        if (onPage) { if (!focusField(document.getElementById("reply-text"))) return; }
         else if (current()) window.location.href = current().getAttribute("data-href") + "#reply-form";
+        break;
+      case "n":
+        if (!onPage || !focusField(document.querySelector("#notes textarea"))) return;
+        break;
+      case "l":
+        if (!onPage || !focusField(document.querySelector(".tags input[name=tag]"))) return;
+        break;
+      case "c":
+        if (!onPage || !focusField(document.querySelector("form.compliment button"))) return;
+        break;
+      case "h":
+        if (!onPage || !focusField(document.querySelector("form.handoff select"))) return;
+        break;
+      case "u":
+        if (!onPage) return;
+        window.location.href = "/inbox";
         break;
       default: return;
     }
+    evt.preventDefault();
   });
 
   document.addEventListener("click", function (evt) {
-    var row = evt.target.closest ? evt.target.closest("tr.row") : null;
-    if (row && evt.target.tagName !== "A") select(row);
+    if (!evt.target.closest) return;
+    if (evt.target.closest("#theme-toggle")) { toggleTheme(); return; }
+    if (evt.target.closest("#keys-button")) { showKeys(); return; }
+    var row = evt.target.closest("tr.row");
+    if (row && evt.target.tagName !== "A") select(row, false);
   });
 
-  document.addEventListener("DOMContentLoaded", function () {
-    if (rows().length && !current()) select(rows()[0]);
-    if (window.location.hash === "#reply-form") { var box = document.getElementById("reply-text"); if (box) box.focus(); }
+  function ready() {
+    showTheme();
+    if (rows().length && !current()) select(rows()[0], false);
+    if (window.location.hash === "#reply-form") focusField(document.getElementById("reply-text"));
+    if (window.location.hash === "#search") focusField(document.getElementById("search"));
+    // Wide screens show every filter; narrow ones fold them under "More filters".
+    var more = document.getElementById("more-filters");
+    if (more && window.matchMedia("(min-width: 901px)").matches) more.open = true;
+  }
+  document.addEventListener("DOMContentLoaded", ready);
+  // A live refresh redraws the rows: keep the one the agent had selected.
+  var keep = null;
+  document.addEventListener("htmx:beforeSwap", function () {
+    var row = current();
+    keep = row ? row.getAttribute("data-id") : null;
   });
   document.addEventListener("htmx:afterSwap", function () {
-    if (rows().length && !current()) select(rows()[0]);
+    var again = keep && document.querySelector('tr.row[data-id="' + keep + '"]');
+    if (again) select(again, false);
+    else if (rows().length && !current()) select(rows()[0], false);
   });
+  if (window.matchMedia) {
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", showTheme);
+  }
 })();

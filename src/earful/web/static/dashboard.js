@@ -17,9 +17,21 @@
     return c;
   }
 
+  // Axis text and grid lines from the page's theme (app.css), light or dark.
+  function themed() {
+    var css = getComputedStyle(document.documentElement);
+    var muted = css.getPropertyValue("--muted").trim(), line = css.getPropertyValue("--line").trim();
+    if (window.Chart && muted) {
+      window.Chart.defaults.color = muted;
+      window.Chart.defaults.borderColor = line;
+    }
+    return css.getPropertyValue("--fg").trim() || "#1d232a";
+  }
+
   function draw() {
     var d = data();
     if (!d) return;
+    var ink = themed();
     var days = d.volume.map(function (v) { return v.day; });
     chart("chart-volume", {
       type: "bar",
@@ -27,7 +39,7 @@
         labels: days,
         datasets: ["negative", "neutral", "positive", "unlabelled"].map(function (s) {
           return { label: s, backgroundColor: COLORS[s], data: d.volume.map(function (v) { return v[s]; }), stack: "posts" };
-        }).concat([{ type: "line", label: "total", borderColor: "#1d232a", backgroundColor: "#1d232a", data: d.volume.map(function (v) { return v.total; }), pointRadius: 1 }])
+        }).concat([{ type: "line", label: "total", borderColor: ink, backgroundColor: ink, data: d.volume.map(function (v) { return v.total; }), pointRadius: 1 }])
       },
       options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } }
     });

@@ -1,0 +1,1 @@
+"""Customer satisfaction: the survey after a resolved conversation, its signed link."""

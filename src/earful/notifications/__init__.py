@@ -1,0 +1,1 @@
+"""Notifications to people and signed event webhooks to integrators, through the outbound queue."""

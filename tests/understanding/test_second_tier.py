@@ -1,0 +1,103 @@
+"""The second tier on its own: bad input gets labels, files are checked, no torch at run time."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from earful.understanding import ARTIFACTS, INTENTS, SENTIMENTS
+from earful.understanding.tier2 import MANIFEST, SecondTier, present
+from earful.understanding.transformer import ArtifactError
+
+pytestmark = pytest.mark.skipif(not present(), reason="no second-tier artifacts")
+
+BAD = {
+    "empty": "",
+    "whitespace": " \n\t ",
+    "emoji": "🙂🙂🙂",
+    "url": "https://example.com/x?y=1",
+    "huge": "acme " + "x" * 100_000,
+    "huge words": "the flight was late " * 6_000,
+    "control": "acme \x00\x01\x07 broken\x1b[31m red \u202e reversed",
+    "mixed": "acme Привет! 你好 مرحبا hello שלום 🙂",
+    "escapes": "acme \\ud83d\\ broken \\u12 escape",
+    "surrogate": "acme \ud800 lone surrogate",
+}
+
+
+@pytest.fixture(scope="module")
+def tier() -> SecondTier:
+    return SecondTier()
+
+
+def test_bad_input_gets_labels_or_not_scored(tier: SecondTier) -> None:
+    labels = tier.classify(list(BAD.values()))
+    assert len(labels) == len(BAD)
+    for name, lab in zip(BAD, labels, strict=True):
+        assert lab.intent in INTENTS, name
+        assert lab.urgency in range(5), name
+        assert lab.language, name
+        if lab.sentiment is None:  # explicitly not scored, never for English
+            assert lab.language != "en" and lab.sentiment_score is None, (name, lab)
+        else:
+            assert lab.sentiment in SENTIMENTS, (name, lab)
+    mixed = labels[list(BAD).index("mixed")]
+    assert mixed.sentiment is None  # another script: not an English model's guess
+
+
+def test_text_that_is_not_a_string_reads_as_empty(tier: SecondTier) -> None:
+    got = tier.classify([None, 42, ""])  # type: ignore[list-item]
+    assert got[0] == got[1] == got[2]
+
+
+def test_sorting_and_batching_keep_each_text_in_its_place(tier: SecondTier) -> None:
+    texts = [f"my bag is lost again {'!' * i} day {i}" for i in range(70)] + ["great crew"]
+    texts[3] = "thank you so much, the crew was wonderful and kind " * 5  # the longest
+    together = tier.readings(texts).sentiment
+    alone = np.vstack([tier.readings([t]).sentiment for t in [*texts[::10], texts[3]]])
+    # Dynamic int8 quantizes activations per batch, so a text's reading moves a little
+    # with its batch-mates; a text mixed up with another would move far more.
+    assert np.abs(together[[*range(0, 71, 10), 3]] - alone).max() < 0.05
+
+
+def test_a_file_that_is_not_the_manifests_is_refused(tmp_path: Path) -> None:
+    copy = tmp_path / "artifacts"
+    shutil.copytree(ARTIFACTS, copy)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    model = copy / manifest["model"]["file"]
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="sha256"):
+        SecondTier(copy).load()
+
+
+def test_the_shipped_files_are_small_and_in_the_package_data() -> None:
+    manifest = json.loads((ARTIFACTS / MANIFEST).read_text())
+    names = [manifest["model"]["file"], manifest["model"]["tokenizer"]]
+    names += [h["file"] for h in manifest["heads"].values()]
+    total = sum((ARTIFACTS / n).stat().st_size for n in names)
+    assert total < 30 * 2**20, total
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    assert '"understanding/artifacts/*"' in pyproject
+    assert all("/" not in n for n in names)  # the glob holds files, not folders
+
+
+def test_inference_needs_neither_torch_nor_pickle() -> None:
+    code = (
+        "import sys, pickle\n"
+        "def refuse(*a, **k): raise RuntimeError('pickle used')\n"
+        "pickle.loads = pickle.load = refuse\n"
+        "from earful.understanding.tier2 import SecondTier\n"
+        "print(SecondTier().classify(['my flight is late again'])[0].sentiment)\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() in SENTIMENTS
