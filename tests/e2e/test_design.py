@@ -385,6 +385,7 @@ def test_every_action_has_a_key_listed_on_question_mark(
     # o opens it; on the conversation r, n, l go to their fields; u goes back.
     page.keyboard.press("o")
     page.wait_for_url(f"{base}/c/{second}")
+    page.locator("#engage form.compliment").wait_for()  # the panel c and h reach loads apart
     fields = {"r": "text", "n": "text", "l": "tag", "c": "action", "h": "channel"}
     for key, field in fields.items():
         page.keyboard.press(key)

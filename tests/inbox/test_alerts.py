@@ -106,6 +106,6 @@ def test_an_outbound_send_reaches_the_open_conversation_live(sqlite_engine: Engi
         tail.poll_once()
 
     threading.Thread(target=later).start()
-    with c.stream("GET", "/events", params={"ttl": 1.5}) as r:
+    with c.stream("GET", "/events", params={"ttl": 1.5, "conversation": conv}) as r:
         text = "".join(r.iter_text())
     assert text.count(f"event: conv-{conv}\ndata: job") == 2

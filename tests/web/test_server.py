@@ -13,13 +13,15 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
 from earful.web.app import create_app
-from earful.web.hub import CLOSED, Hub
+from earful.web.hub import CLOSED, QUEUE_LIMIT, Hub
 from earful.web.server import GRACE_S, Server, config
 from tests.web.world import PASSWORD, build_world
 
@@ -93,23 +95,61 @@ def test_a_stream_opened_after_close_is_told_to_end_at_once() -> None:
         hub = Hub()
         hub.close()
         sub = hub.subscribe([1])
-        return await asyncio.wait_for(sub.queue.get(), 1)
+        return await asyncio.wait_for(sub.next(), 1)
 
     assert asyncio.run(scenario()) == CLOSED
 
 
-def test_close_reaches_a_stalled_subscriber_whose_queue_is_full() -> None:
+def published(
+    hub: Hub, sends: Callable[[], None], sub_args: dict[str, Any]
+) -> list[tuple[str, str]]:
+    """What one subscriber (subscribed with ``sub_args``) has waiting after ``sends``."""
+
     async def scenario() -> list[tuple[str, str]]:
-        hub = Hub()
-        sub = hub.subscribe([1])
-        for i in range(sub.queue.maxsize + 5):
+        sub = hub.subscribe(**sub_args)
+        sends()
+        await asyncio.sleep(0.05)  # let the loop run the scheduled offers
+        return sub.waiting()
+
+    return asyncio.run(scenario())
+
+
+def test_close_reaches_a_stalled_subscriber_whose_queue_is_full() -> None:
+    hub = Hub()
+
+    def flood() -> None:
+        for i in range(QUEUE_LIMIT + 5):
             hub.publish(1, "inbox", str(i))
         hub.close()
-        await asyncio.sleep(0.05)  # let the loop run the scheduled offers and the close
-        items = []
-        while not sub.queue.empty():
-            items.append(sub.queue.get_nowait())
-        return items
 
-    items = asyncio.run(scenario())
-    assert items[-1] == CLOSED
+    items = published(hub, flood, {"brand_ids": [1]})
+    assert len(items) == QUEUE_LIMIT and items[-1] == CLOSED
+
+
+def test_a_burst_of_reloads_never_pushes_out_an_alert() -> None:
+    """An alert published after a flood of reloads still reaches a browser that lags."""
+    hub = Hub()
+
+    def burst() -> None:
+        hub.publish(1, "notify", "for you")
+        for i in range(3 * QUEUE_LIMIT):
+            hub.publish(1, "inbox", str(i))
+        hub.publish(1, "alert", "spike")
+
+    items = published(hub, burst, {"brand_ids": [1]})
+    assert len(items) == QUEUE_LIMIT
+    assert items[0] == ("notify", "for you") and items[-1] == ("alert", "spike")
+    # The newest reloads are the ones kept: the page ends up current.
+    assert items[-2] == ("inbox", str(3 * QUEUE_LIMIT - 1))
+
+
+def test_an_ingest_batch_asks_each_inbox_once_and_each_conversation_only_its_viewers() -> None:
+    hub = Hub()
+
+    def batch() -> None:  # (brand, conversation, post): 3 posts in conversation 7, 1 in 8
+        hub.publish_ingest([(1, 7, 100), (1, 7, 101), (1, 8, 102), (1, 7, 103), (2, 9, 104)])
+
+    inbox = published(hub, batch, {"brand_ids": [1]})
+    assert inbox == [("inbox", "7,8")]
+    on_seven = published(hub, batch, {"brand_ids": [1], "conversation": 7})
+    assert on_seven == [("inbox", "7,8"), ("conv-7", "post")]

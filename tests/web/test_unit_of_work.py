@@ -26,11 +26,13 @@ class RecordingHub(Hub):
         self.engine = engine
         self.events: list[tuple[int, str, str, int]] = []
 
-    def publish(self, brand_id: int, event: str, data: str) -> None:
+    def publish(
+        self, brand_id: int, event: str, data: str, conversation: int | None = None
+    ) -> None:
         with self.engine.connect() as conn:  # another connection: sees committed rows only
             committed_notes = int(conn.scalar(select(func.count()).select_from(Note)) or 0)
         self.events.append((brand_id, event, data, committed_notes))
-        super().publish(brand_id, event, data)
+        super().publish(brand_id, event, data, conversation)
 
 
 def note_count(engine: Engine) -> int:

@@ -160,7 +160,7 @@ def _publish_presence(request: Request, h: Hub, brand_id: int, conv_id: int) -> 
     fragment = TEMPLATES.get_template("_presence.html").render(
         present=h.present(conv_id), conv_id=conv_id
     )
-    h.publish(brand_id, f"presence-{conv_id}", fragment)
+    h.publish(brand_id, f"presence-{conv_id}", fragment, conversation=conv_id)
 
 
 # ------------------------------------------------------------------ HTML: canned replies
@@ -187,7 +187,7 @@ async def events(
 
     principal, conv_brand = await run_in_threadpool(who)
     h = hub_of(request)
-    sub = h.subscribe(principal.brand_ids(), principal.user_id)
+    sub = h.subscribe(principal.brand_ids(), principal.user_id, conversation)
     if conversation is not None and conv_brand is not None:
         h.join(conversation, principal.user_id, principal.name)
         _publish_presence(request, h, conv_brand, conversation)
@@ -199,7 +199,7 @@ async def events(
             yield "retry: 2000\n\n"
             while (left := deadline - loop.time()) > 0:
                 try:
-                    event, data = await asyncio.wait_for(sub.queue.get(), min(Keepalive, left))
+                    event, data = await asyncio.wait_for(sub.next(), min(Keepalive, left))
                 except TimeoutError:
                     yield ": keepalive\n\n"
                     continue

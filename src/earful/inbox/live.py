@@ -80,7 +80,7 @@ class Tail:
         if jobs:
             self.jobs_after = max(at for _, _, at in jobs)
             for brand_id, conv_id in sorted({(b, c) for b, c, _ in jobs}):
-                self.hub.publish(brand_id, f"conv-{conv_id}", "job")
+                self.hub.publish(brand_id, f"conv-{conv_id}", "job", conversation=conv_id)
         for note in notes:
             self.notify_after = max(self.notify_after, note.id)
             if note.state == "sent":

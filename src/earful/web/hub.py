@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,14 +26,55 @@ TYPING_SECONDS = 6.0
 # Put in a subscriber's queue when the server stops: its stream ends (an event name no
 # publisher uses).
 CLOSED: tuple[str, str] = ("\0closed", "")
+# Events shown once and never sent again: a full queue must not lose them. Every other event
+# ("inbox", "conv-…", "presence-…") asks the page to reload a part, so a later one stands in
+# for an earlier one that had to go.
+KEPT_EVENTS = frozenset({"alert", "alert-ack", "notify", CLOSED[0]})
+QUEUE_LIMIT = 1000
 
 
 @dataclass(eq=False)
 class Subscriber:
+    """One open event stream: what it may see, and the events waiting to be sent to it.
+
+    The waiting events are bounded (a stalled browser costs no memory) and never hold the
+    same event twice (a burst of ingest asks the inbox to reload once, not a thousand times).
+    Only the subscriber's own event loop touches them.
+    """
+
     brand_ids: frozenset[int]
     loop: asyncio.AbstractEventLoop
     user_id: int | None = None  # who is watching: personal events go to them only
-    queue: asyncio.Queue[tuple[str, str]] = field(default_factory=lambda: asyncio.Queue(1000))
+    conversation: int | None = None  # the conversation open on this page, if any
+    limit: int = QUEUE_LIMIT
+    _waiting: deque[tuple[str, str]] = field(default_factory=deque)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, item: tuple[str, str]) -> None:
+        if item in self._waiting:
+            return
+        if len(self._waiting) >= self.limit:
+            self._make_room()
+        self._waiting.append(item)
+        self._ready.set()
+
+    def _make_room(self) -> None:
+        """Drop the oldest reload; only a queue of nothing but kept events drops one of them."""
+        for i, (event, _) in enumerate(self._waiting):
+            if event not in KEPT_EVENTS:
+                del self._waiting[i]
+                return
+        self._waiting.popleft()
+
+    async def next(self) -> tuple[str, str]:
+        """The oldest waiting event, once there is one."""
+        while not self._waiting:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._waiting.popleft()
+
+    def waiting(self) -> list[tuple[str, str]]:
+        return list(self._waiting)
 
 
 @dataclass(slots=True)
@@ -56,8 +98,11 @@ class Hub:
 
     # -------------------------------------------------------------- events
 
-    def subscribe(self, brand_ids: Iterable[int], user_id: int | None = None) -> Subscriber:
-        sub = Subscriber(frozenset(brand_ids), asyncio.get_running_loop(), user_id)
+    def subscribe(
+        self, brand_ids: Iterable[int], user_id: int | None = None, conversation: int | None = None
+    ) -> Subscriber:
+        loop = asyncio.get_running_loop()
+        sub = Subscriber(frozenset(brand_ids), loop, user_id, conversation)
         with self._lock:
             self._subs.add(sub)
             if self.closed:  # the server is stopping: this stream ends at once
@@ -77,13 +122,21 @@ class Hub:
         with self._lock:
             self._subs.discard(sub)
 
-    def publish(self, brand_id: int, event: str, data: str) -> None:
-        """Thread-safe: deliver to every subscriber of this brand."""
+    def publish(
+        self, brand_id: int, event: str, data: str, conversation: int | None = None
+    ) -> None:
+        """Thread-safe: deliver to every subscriber of this brand (of this conversation only,
+        when one is named: an inbox has no use for each conversation's events)."""
         with self._lock:
-            targets = [s for s in self._subs if brand_id in s.brand_ids]
+            targets = [
+                s
+                for s in self._subs
+                if brand_id in s.brand_ids
+                and (conversation is None or s.conversation == conversation)
+            ]
         for sub in targets:
             with contextlib.suppress(RuntimeError):  # loop closed: subscriber is gone
-                sub.loop.call_soon_threadsafe(_offer, sub.queue, (event, data))
+                sub.loop.call_soon_threadsafe(sub.offer, (event, data))
 
     def publish_user(self, user_id: int, brand_id: int, event: str, data: str) -> None:
         """Thread-safe: deliver to this user's streams (of this brand) only."""
@@ -91,13 +144,19 @@ class Hub:
             targets = [s for s in self._subs if s.user_id == user_id and brand_id in s.brand_ids]
         for sub in targets:
             with contextlib.suppress(RuntimeError):
-                sub.loop.call_soon_threadsafe(_offer, sub.queue, (event, data))
+                sub.loop.call_soon_threadsafe(sub.offer, (event, data))
 
     def publish_ingest(self, events: Iterable[tuple[int, int, int]]) -> None:
-        """New posts from ``IngestSummary.events``: (brand, conversation id, post id)."""
+        """New posts from ``IngestSummary.events``: (brand, conversation id, post id).
+
+        Each brand's inboxes hear once per batch, with the conversations it touched."""
+        touched: dict[int, set[int]] = {}
         for brand_id, conv_id, _post_id in events:
-            self.publish(brand_id, "inbox", str(conv_id))
-            self.publish(brand_id, f"conv-{conv_id}", "post")
+            touched.setdefault(brand_id, set()).add(conv_id)
+        for brand_id, conv_ids in sorted(touched.items()):
+            self.publish(brand_id, "inbox", ",".join(map(str, sorted(conv_ids))))
+            for conv_id in sorted(conv_ids):
+                self.publish(brand_id, f"conv-{conv_id}", "post", conversation=conv_id)
 
     # -------------------------------------------------------------- presence
 
@@ -132,17 +191,7 @@ class Hub:
 
 
 def _close(sub: Subscriber) -> None:
-    while True:  # make room: a stalled client's full queue must not keep its stream open
-        try:
-            sub.queue.put_nowait(CLOSED)
-            return
-        except asyncio.QueueFull:
-            sub.queue.get_nowait()
-
-
-def _offer(queue: asyncio.Queue[tuple[str, str]], item: tuple[str, str]) -> None:
-    with contextlib.suppress(asyncio.QueueFull):  # a stalled client loses events, not memory
-        queue.put_nowait(item)
+    sub.offer(CLOSED)  # kept even by a stalled client's full queue: its stream must end
 
 
 def sse_frame(event: str, data: str) -> str:
@@ -164,6 +213,6 @@ def publish_change(request: Request, db: Session, brand_id: int, conv_id: int, k
 
     def publish() -> None:
         h.publish(brand_id, "inbox", str(conv_id))
-        h.publish(brand_id, f"conv-{conv_id}", kind)
+        h.publish(brand_id, f"conv-{conv_id}", kind, conversation=conv_id)
 
     after_commit(db, publish)
