@@ -95,10 +95,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def served(engine: Engine) -> Iterator[str]:
-    """The web app as `earful serve` runs it (its live tail on): yields its base URL."""
+def served(engine: Engine, port: int | None = None) -> Iterator[str]:
+    """The web app as `earful serve` runs it (its live tail on): yields its base URL.
+    Served again on the same ``port``, it is the same app restarted (as by a deploy)."""
     app = create_app(engine, secret_key=SECRET)
-    port = _free_port()
+    port = port or _free_port()
     server = Server(config(app, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -535,6 +535,27 @@ def test_a_spike_raises_an_alert_in_the_open_inbox_the_agent_opens_and_acknowled
         outsider_sees_none(browser, base, OZ, [conv], [texts[0]], alert_ids=(alert_id,))
 
 
+def test_an_alert_raised_while_the_server_restarted_shows_when_the_stream_reopens(
+    browser: Any, sqlite_engine: Engine
+) -> None:
+    """A deploy restarts the app: the inbox's event stream ends and opens again, and the
+    alert raised in between is not lost."""
+    engine = sqlite_engine
+    skyward = brand(engine, "skyward", "Skyward Air", ["skyward"])
+    person(engine, "ann@skyward.example", "Ann Agent", {skyward: Role.AGENT})
+    with served(engine) as base:
+        ann = login(browser, base, "ann@skyward.example")
+        ann.locator(".inbox[data-opened]").wait_for()  # the stream is open
+    now = utcnow()
+    with transaction(engine) as s:  # the spike detector, in a worker, while the app is down
+        s.add(Alert(brand_id=skyward, kind="negative", window_start=now, window_end=now,
+                    observed=40, expected=4.0, ratio=10.0, surprise=12.0))  # fmt: skip
+    assert ann.locator("#alert-list li").count() == 0
+    with served(engine, port=int(base.rsplit(":", 1)[1])):
+        ann.locator("#alert-list li", has_text="Negative mentions spiking").wait_for()
+        assert ann.locator("#alerts").is_visible()
+
+
 # ------------------------------------------------------------------ 6. another brand's agent
 
 

@@ -38,6 +38,20 @@
     showTheme();
   }
 
+  // ---------------------------------------------------------------- live stream
+  // The server ends each event stream after a while (and on a restart); the browser opens it
+  // again. What was published in between would be lost: a reopened stream reloads each part
+  // that events keep current (marked data-resync).
+  document.addEventListener("htmx:sseOpen", function (evt) {
+    var source = evt.target;
+    if (source.hasAttribute("data-opened")) {
+      source.querySelectorAll("[data-resync]").forEach(function (part) {
+        htmx.trigger(part, "resync");
+      });
+    }
+    source.setAttribute("data-opened", "");
+  });
+
   // ---------------------------------------------------------------- inbox rows
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("tr.row")); }
   function current() { return document.querySelector("tr.row.selected"); }
