@@ -502,7 +502,9 @@ def sse_latency(engine: Engine, size: Size, label: str) -> Figure:
                         if line.startswith("event:"):
                             event = line[6:].strip()
                         elif line.startswith("data:") and event == "inbox":
-                            arrived.setdefault(line[5:].strip(), time.perf_counter())
+                            at = time.perf_counter()  # the data: each conversation touched
+                            for conv_id in line[5:].strip().split(","):
+                                arrived.setdefault(conv_id, at)
             except httpx.TransportError:
                 if not stop.is_set():  # closing the client at the end cuts the stream
                     raise
