@@ -103,10 +103,8 @@ def levels_page(
     principal: CurrentUser,
     slug: str,
     saved: str = "",
-    kind: str = "",
 ) -> Response:
     brand = service.admin_brand(db, principal, slug)
-    kind = kind if kind in fields.FIELDS else next(iter(sorted(fields.FIELDS)))
     return render(
         request,
         "service_levels.html",
@@ -194,10 +192,8 @@ def retention_page(
     principal: CurrentUser,
     slug: str,
     saved: str = "",
-    kind: str = "",
 ) -> Response:
     brand = service.admin_brand(db, principal, slug)
-    kind = kind if kind in fields.FIELDS else next(iter(sorted(fields.FIELDS)))
     return render(
         request,
         "retention.html",
