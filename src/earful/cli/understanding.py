@@ -25,6 +25,7 @@ class TrainTask(StrEnum):
     intent = "intent"
     all = "all"
     transformer = "transformer"
+    severity = "severity"
     second_tier = "second-tier"
     export_corrections = "export-corrections"
 
@@ -41,8 +42,10 @@ def train(
         TrainTask,
         typer.Argument(
             help="Which head to train (or all); `transformer`: fine-tune, export and build "
-            "the second tier (needs the `train` extra); `second-tier`: build it from the "
-            "model exported in --work; `export-corrections`: agents' label corrections."
+            "the second tier (needs the `train` extra); `severity`: cross-validate, fine-tune "
+            "and export the severity reader into --work/export (the `train` extra); "
+            "`second-tier`: build it from the models exported in --work; "
+            "`export-corrections`: agents' label corrections."
         ),
     ],
     data_dir: Annotated[
@@ -87,6 +90,8 @@ def train(
             report: dict[str, Any] = {"intent": train_intent(target)}
         elif task is TrainTask.transformer:
             report = _train_transformer(data_dir, target, work, with_corrections, max_steps)
+        elif task is TrainTask.severity:
+            report = _train_severity(data_dir, target, work)
         elif task is TrainTask.second_tier:
             report = _build_second_tier(data_dir, target, work)
         else:
@@ -98,6 +103,30 @@ def train(
     console.print_json(json.dumps(report))
 
 
+def _trainer() -> Any:
+    try:
+        from earful.understanding import transformer_training
+    except ImportError as e:  # torch and transformers come with the `train` extra only
+        err_console.print(f"[red]error:[/red] {e}; install the `train` extra")
+        raise typer.Exit(2) from e
+    return transformer_training
+
+
+def _train_severity(data_dir: Path | None, out: Path, work: Path | None) -> dict[str, Any]:
+    """The severity reader (complaint and urgency), cross-validated then fit on every row;
+    the second tier is rebuilt when the sentiment reader is exported beside it."""
+    work = work or out / "work"
+    entry = _trainer().train_severity(data_dir, work / "export", work, log=err_console.print)
+    if not (work / "export" / "sentiment.int8.onnx").is_file():
+        err_console.print(
+            f"the sentiment reader is not in {work / 'export'}: put it there (`earful train "
+            "transformer`, or the shipped tier2.int8.onnx and tier2.tokenizer.json as "
+            "sentiment.*), then run `earful train second-tier --work` on that folder"
+        )
+        return {"severity": entry}
+    return {"severity": entry, **_build_second_tier(data_dir, out, work / "export")}
+
+
 def _train_transformer(
     data_dir: Path | None,
     out: Path,
@@ -105,11 +134,7 @@ def _train_transformer(
     with_corrections: Path | None,
     max_steps: int | None,
 ) -> dict[str, Any]:
-    try:
-        from earful.understanding import transformer_training as tt
-    except ImportError as e:  # torch and transformers come with the `train` extra only
-        err_console.print(f"[red]error:[/red] {e}; install the `train` extra")
-        raise typer.Exit(2) from e
+    tt = _trainer()
     from earful.understanding.training import corrections
 
     extra = corrections(with_corrections, "sentiment") if with_corrections else []

@@ -3,8 +3,10 @@
 The fast tier (linear heads, :mod:`.models`) labels every matched post in the pipeline. The
 second tier relabels brand posts after the batch commits (see
 :mod:`earful.pipeline.second_tier`): the transformer's sentiment probabilities, and
-complaint and urgency heads over its pooled embedding, each averaged with the fast head's
-probabilities by the weight its manifest records (measured, see docs/understanding.md).
+complaint and urgency from the severity reader (a second fine-tuned transformer: P(severity
+> 0) and the five levels) or, where a manifest has none, from heads over the sentiment
+reader's pooled embedding; each averaged with the fast head's probabilities by the weight
+its manifest records (measured, see docs/understanding.md).
 Language, the question cue and the "not scored" rule for other languages are the fast
 tier's: the transformer is English-only too.
 """
@@ -47,12 +49,15 @@ class SecondTier:
         }
         self.fast = fast or shipped()
         self._model: tuple[Encoder, dict[str, EmbeddingHead]] | None = None
+        self._severity: Encoder | None = None
         self._lock = threading.Lock()
 
     def load(self) -> tuple[Encoder, dict[str, EmbeddingHead]]:
         with self._lock:
             if self._model is None:
                 encoder = Encoder(self.directory, self.manifest["model"])
+                if "severity" in self.manifest:
+                    self._severity = Encoder(self.directory, self.manifest["severity"])
                 heads = {
                     name: EmbeddingHead.load(self.directory / entry["file"], entry["sha256"])
                     for name, entry in self.manifest.get("heads", {}).items()
@@ -78,13 +83,21 @@ class SecondTier:
         read = encoder.encode(texts)
         sentiment = _reorder(read.proba, encoder.classes, fast.sentiment_classes)
         fast.sentiment = self._mix("sentiment", sentiment, fast.sentiment, readable)
+        names = tuple(str(int(x)) for x in fast.levels)
+        if self._severity is not None:
+            severity = self._severity.encode(texts).proba
+            levels = self._severity.classes
+            complaint = 1.0 - severity[:, levels.index("0")]  # severity 0: not a complaint
+            fast.complaint = self._mix("complaint", complaint, fast.complaint, readable)
+            urgency = _reorder(severity, levels, names)
+            fast.urgency = self._mix("urgency", urgency, fast.urgency, readable)
+            return fast
         if "complaint" in heads:
             head = heads["complaint"]
             p = head.proba(read.pooled)[:, head.classes.index("complaint")]
             fast.complaint = self._mix("complaint", p, fast.complaint, readable)
         if "urgency" in heads:
             head = heads["urgency"]
-            names = tuple(str(int(x)) for x in fast.levels)
             fast.urgency = self._mix(
                 "urgency",
                 _reorder(head.proba(read.pooled), head.classes, names),

