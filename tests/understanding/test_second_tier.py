@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from earful.understanding import ARTIFACTS, INTENTS, SENTIMENTS
+from earful.understanding.features import featurize
 from earful.understanding.tier2 import MANIFEST, SecondTier, present
 from earful.understanding.transformer import ArtifactError
 
@@ -66,6 +67,35 @@ def test_sorting_and_batching_keep_each_text_in_its_place(tier: SecondTier) -> N
     assert np.abs(together[[*range(0, 71, 10), 3]] - alone).max() < 0.05
 
 
+def test_complaint_and_urgency_are_the_severity_readers_blended_with_the_fast_heads(
+    tier: SecondTier,
+) -> None:
+    assert "severity" in tier.manifest  # the shipped tier reads severity with a transformer
+    texts = [
+        "@skywardair cancelled my flight, lost my bag, no refund. Disgusting, calling my lawyer",
+        "@skywardair is the flight to Lisbon on time tonight?",
+        "thank you @skywardair, the crew was wonderful",
+    ]
+    got = tier.readings(texts)
+    fast = tier.fast.readings(featurize(texts), texts)
+    tier.load()
+    severity = tier._severity
+    assert severity is not None
+    proba = severity.encode(texts).proba
+    w = tier.blend
+    levels = list(severity.classes)
+    complaint = 1.0 - proba[:, levels.index("0")]
+    expected = w["complaint"] * complaint + (1 - w["complaint"]) * fast.complaint
+    assert np.allclose(got.complaint, expected, atol=1e-6)
+    names = [str(int(x)) for x in fast.levels]
+    urgency = proba[:, [levels.index(n) for n in names]]
+    assert np.allclose(got.urgency, w["urgency"] * urgency + (1 - w["urgency"]) * fast.urgency)
+    labels = tier.classify(texts)
+    assert labels[0].intent == "complaint" and labels[0].urgency >= 2
+    assert labels[1].intent != "complaint" and labels[2].intent != "complaint"
+    assert labels[0].urgency > labels[2].urgency
+
+
 def test_a_file_that_is_not_the_manifests_is_refused(tmp_path: Path) -> None:
     copy = tmp_path / "artifacts"
     shutil.copytree(ARTIFACTS, copy)
@@ -80,10 +110,11 @@ def test_a_file_that_is_not_the_manifests_is_refused(tmp_path: Path) -> None:
 
 def test_the_shipped_files_are_small_and_in_the_package_data() -> None:
     manifest = json.loads((ARTIFACTS / MANIFEST).read_text())
-    names = [manifest["model"]["file"], manifest["model"]["tokenizer"]]
+    models = [manifest["model"], *([manifest["severity"]] if "severity" in manifest else [])]
+    names = sorted({m[key] for m in models for key in ("file", "tokenizer")})
     names += [h["file"] for h in manifest["heads"].values()]
     total = sum((ARTIFACTS / n).stat().st_size for n in names)
-    assert total < 30 * 2**20, total
+    assert total < 50 * 2**20, total  # two int8 MiniLM readers, one shared tokenizer
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert '"understanding/artifacts/*"' in pyproject
     assert all("/" not in n for n in names)  # the glob holds files, not folders

@@ -180,6 +180,7 @@ def build(
     heads' 10 folds take 5-15 minutes each on the shared machine); any other task keeps the
     fast head's reading (blend 0.0): its embedding head is fit and reported, not used.
     """
+    out.mkdir(parents=True, exist_ok=True)
     entry = model_entry(model_dir)
     encoder = Encoder(model_dir, entry)
     reports: dict[str, Any] = {}
