@@ -11,4 +11,5 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 SENTIMENTS = ("negative", "neutral", "positive")
 INTENTS = ("complaint", "question", "compliment", "other")
+SEVERITY_CLASSES = ("0", "1", "2", "3", "4")  # the severity corpus's levels (0: no complaint)
 UNKNOWN = "unknown"

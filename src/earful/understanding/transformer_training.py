@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from earful.understanding import SENTIMENTS
+from earful.understanding import SENTIMENTS, SEVERITY_CLASSES
 from earful.understanding.features import prepare
 
 SEED = 20240517
@@ -34,7 +34,6 @@ PEAK_LR = 8e-5
 TOKENIZER_FILES = ("tokenizer.json",)
 # The severity reader (complaint and urgency at once: severity 0 is "not a complaint"):
 # the same recipe on the X-CI severity corpus, three epochs of its 3,448 rows.
-SEVERITY_CLASSES = ("0", "1", "2", "3", "4")
 SEVERITY_EPOCHS = 3
 
 
