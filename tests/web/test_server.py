@@ -103,13 +103,19 @@ def test_a_stream_opened_after_close_is_told_to_end_at_once() -> None:
 def published(
     hub: Hub, sends: Callable[[], None], sub_args: dict[str, Any]
 ) -> list[tuple[str, str]]:
-    """What one subscriber (subscribed with ``sub_args``) has waiting after ``sends``."""
+    """What one subscriber (subscribed with ``sub_args``) is sent after ``sends``, read as
+    the event stream reads it."""
 
     async def scenario() -> list[tuple[str, str]]:
         sub = hub.subscribe(**sub_args)
         sends()
         await asyncio.sleep(0.05)  # let the loop run the scheduled offers
-        return sub.waiting()
+        got = []
+        while True:
+            try:
+                got.append(await asyncio.wait_for(sub.next(), 0.05))
+            except TimeoutError:
+                return got
 
     return asyncio.run(scenario())
 

@@ -73,9 +73,6 @@ class Subscriber:
             await self._ready.wait()
         return self._waiting.popleft()
 
-    def waiting(self) -> list[tuple[str, str]]:
-        return list(self._waiting)
-
 
 @dataclass(slots=True)
 class Presence:
@@ -106,7 +103,7 @@ class Hub:
         with self._lock:
             self._subs.add(sub)
             if self.closed:  # the server is stopping: this stream ends at once
-                _close(sub)
+                sub.offer(CLOSED)  # kept even by a full queue: the stream must end
         return sub
 
     def close(self) -> None:
@@ -116,7 +113,7 @@ class Hub:
             subs = list(self._subs)
         for sub in subs:
             with contextlib.suppress(RuntimeError):  # loop closed: subscriber is gone
-                sub.loop.call_soon_threadsafe(_close, sub)
+                sub.loop.call_soon_threadsafe(sub.offer, CLOSED)
 
     def unsubscribe(self, sub: Subscriber) -> None:
         with self._lock:
@@ -188,10 +185,6 @@ class Hub:
         with self._lock:
             people = list(self._presence.get(conv_id, {}).values())
         return sorted(((p.user_id, p.name, p.typing) for p in people), key=lambda x: x[1])
-
-
-def _close(sub: Subscriber) -> None:
-    sub.offer(CLOSED)  # kept even by a stalled client's full queue: its stream must end
 
 
 def sse_frame(event: str, data: str) -> str:
