@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert
@@ -82,30 +83,37 @@ def test_new_alert_reaches_the_live_feed_of_its_brand_only(sqlite_engine: Engine
 
 
 def test_an_outbound_send_reaches_the_open_conversation_live(sqlite_engine: Engine) -> None:
-    """A like queued (or sent, or failed) by another process: the conversation's viewers
-    hear of it without a reload."""
+    """A like queued, then sent, by another process: the conversation's viewers hear of each
+    change without a reload. Each change is watched on its own stream, because two reloads
+    still waiting together rightly reach the page as one."""
     w = build_world(sqlite_engine)
     c = client(sqlite_engine)
     login(c, "alice")
     tail = c.app.state.tail  # type: ignore[attr-defined]
     tail.start()
     conv = w.convs_a[0]
+    job_ids: list[int] = []
 
-    def later() -> None:
-        time.sleep(0.3)
-        with transaction(sqlite_engine) as s:  # as the outbound worker would
+    def queue_like() -> None:
+        with transaction(sqlite_engine) as s:  # as the endpoint of another process would
             alice = load_principal(s, w.users["alice"])
             assert alice is not None
-            job = engagement.compliment_click(s, alice, conv, ("like",))[0]
-            job_id = job.id
-        tail.poll_once()
-        with transaction(sqlite_engine) as s:
-            sent = s.get(OutboundJob, job_id)
+            job_ids.append(engagement.compliment_click(s, alice, conv, ("like",))[0].id)
+
+    def mark_sent() -> None:
+        with transaction(sqlite_engine) as s:  # as the outbound worker would
+            sent = s.get(OutboundJob, job_ids[0])
             assert sent is not None
             sent.state = JobState.SENT
-        tail.poll_once()
 
-    threading.Thread(target=later).start()
-    with c.stream("GET", "/events", params={"ttl": 1.5, "conversation": conv}) as r:
-        text = "".join(r.iter_text())
-    assert text.count(f"event: conv-{conv}\ndata: job") == 2
+    for change in (queue_like, mark_sent):
+
+        def later(change: Callable[[], None] = change) -> None:
+            time.sleep(0.3)
+            change()
+            tail.poll_once()
+
+        threading.Thread(target=later).start()
+        with c.stream("GET", "/events", params={"ttl": 1.5, "conversation": conv}) as r:
+            text = "".join(r.iter_text())
+        assert text.count(f"event: conv-{conv}\ndata: job") == 1, change.__name__
