@@ -20,6 +20,7 @@ from earful.demo.generate import LEAD, STEP, brands_config, generate, write
 from earful.migrate import upgrade
 from earful.models import Alert, Brand, Conversation, Post
 from earful.pipeline.runner import Pipeline
+from earful.understanding.tier2 import shipped_second_tier
 from tests.pipeline.helpers import canonical
 from tests.web.world import client
 
@@ -120,6 +121,24 @@ def _newest_and_count(engine: Engine) -> tuple[datetime, int]:
     return newest.replace(tzinfo=UTC), n
 
 
+def _labeled_by_second_tier(engine: Engine) -> set[str | None]:
+    """Which tiers labeled the customers' posts."""
+    with engine.connect() as conn:
+        return set(
+            conn.scalars(
+                select(Post.tier2_version)
+                .distinct()
+                .where(Post.from_brand.is_(False), Post.deleted_at.is_(None))
+            )
+        )
+
+
+def shipped_version() -> str:
+    tier = shipped_second_tier()
+    assert tier is not None
+    return tier.version
+
+
 def test_earful_demo_loads_a_corpus_whose_newest_posts_are_minutes_old(env: Path) -> None:
     runner = CliRunner()
     before = datetime.now(UTC)
@@ -147,6 +166,10 @@ def test_earful_demo_loads_a_corpus_whose_newest_posts_are_minutes_old(env: Path
     assert page.json()["networks"] == ["bluesky", "mastodon", "reddit", "x"]
     # The page names them as people write them.
     assert "We answer on Bluesky, Mastodon, Reddit, X." in client(engine).get("/s/skyward").text
+    # The demo shows the second tier's labels on every customer post of a brand.
+    version = _labeled_by_second_tier(engine)
+    assert version == {shipped_version()}
+    assert f"labels: second tier {shipped_version()}" in loaded.output
 
     again = runner.invoke(app, ["demo", "--no-serve", "--posts", "500"])
     assert again.exit_code == 0, again.output
@@ -154,12 +177,16 @@ def test_earful_demo_loads_a_corpus_whose_newest_posts_are_minutes_old(env: Path
     assert _newest_and_count(engine) == (newest, stored)
 
     engine.dispose()
-    fresh = runner.invoke(app, ["demo", "--no-serve", "--posts", "500", "--fresh"])
+    fresh = runner.invoke(
+        app, ["demo", "--no-serve", "--posts", "500", "--fresh", "--fast-tier-only"]
+    )
     assert fresh.exit_code == 0, fresh.output
     assert "keep the times" not in fresh.output
     engine = make_engine(load_settings().resolved_database_url)
     renewed, restored = _newest_and_count(engine)
     assert restored == stored and newest <= renewed <= datetime.now(UTC) - LEAD
+    assert _labeled_by_second_tier(engine) == {None}  # the fast tier's labels only
+    assert "labels: fast tier only" in fresh.output
     engine.dispose()
 
 

@@ -167,4 +167,4 @@ def test_the_urgent_customers_a_day_brings_are_counted_before_a_calm_ones_turn(
     assert 5 * HANDLING + HANDLING < crowded < alone + 3 * HANDLING
     with transaction(engine) as s:
         _, e = acknowledge.brand_expectation(s, net.brand_id, now)
-    assert "due sooner expected to arrive" in e.basis
+    assert "more due sooner should arrive" in e.basis

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import Engine, func, select
 
@@ -20,6 +21,7 @@ from earful.engagement.settings import set_public_page
 from earful.listening.service import add_query
 from earful.models import Post
 from earful.pipeline.runner import IngestSummary, Pipeline
+from earful.pipeline.second_tier import Relabeler
 from earful.web.demo_account import ensure_demo_admin
 
 BATCH = 2000  # as `earful ingest` reads a file
@@ -37,11 +39,17 @@ Replay = Callable[[Pipeline, FileReplay], IngestSummary]
 
 
 def load_demo(
-    engine: Engine, corpus: Path, posts: int, anchor: datetime, replay: Replay | None = None
+    engine: Engine,
+    corpus: Path,
+    posts: int,
+    anchor: datetime,
+    replay: Replay | None = None,
+    second_tier: Relabeler | Literal[False] | None = None,
 ) -> Loaded:
     """Brands first (a post is routed by their keywords), then the corpus, then the admin
     of every brand. Calling it again adds no brand twice and no post twice. ``replay``
-    runs the corpus through the pipeline (the CLI's shows a progress bar)."""
+    runs the corpus through the pipeline (the CLI's shows a progress bar); ``second_tier``
+    as :class:`Pipeline` takes it (None: the setting decides)."""
     with transaction(engine) as session:
         stored = session.scalar(select(func.count()).select_from(Post)) or 0
         for cfg in brands_config():
@@ -57,7 +65,7 @@ def load_demo(
                                 contact=f"DM @{x_handle} on X")  # fmt: skip
     write(corpus, seed=7, posts=posts, anchor=anchor, team=True)
     connector = FileReplay(corpus, "jsonl", BATCH)
-    pipeline = Pipeline(engine)
+    pipeline = Pipeline(engine, second_tier=second_tier)
     summary = replay(pipeline, connector) if replay else pipeline.ingest(connector)
     with transaction(engine) as session:
         email, password = ensure_demo_admin(session)

@@ -195,19 +195,21 @@ def expect(
                 break
             later = more
         basis = (
-            f"{before} ahead of {waiting} waiting"
-            + (f" and ~{later:.0f} due sooner expected to arrive" if later >= 0.5 else "")
-            + f", {rate * 60:.1f} answers per busy staffed hour, "
-            + (
-                f"{handling:.0f} min to answer one"
-                if handling is not None
-                else "no answer found nobody waiting"
+            "; ".join(
+                [
+                    f"{before} of the {waiting} waiting come first"
+                    + (f", and ~{later:.0f} more due sooner should arrive" if later >= 0.5 else ""),
+                    f"the team answers {rate * 60:.1f} an hour when busy",
+                    f"one answer takes {handling:.0f} min"
+                    if handling is not None
+                    else "time per answer not measured yet (no answer found the queue empty)",
+                ]
             )
             + f": {wait:.0f} working min"
         )
     else:
         wait = float(target_minutes)
-        basis = f"no measurement yet: the target of {target_minutes} min"
+        basis = f"{waiting} waiting; no measurement yet: the target of {target_minutes} min"
     # The queue waits in working time; an answer begun before closing is finished.
     start = add_working(h, now, wait - handling) if handling is not None else None
     if start is not None and handling is not None and is_open(h, start):
