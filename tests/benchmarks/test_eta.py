@@ -28,6 +28,8 @@ def test_quick_replay_scores_every_measured_conversation(tmp_path: Path) -> None
         assert q.old > 0
         # Every promise is on a whole minute, as published, and never before the post.
         assert round((q.at + timedelta(minutes=q.published)).timestamp()) % 60 == 0
+        # The agents keep the measured rate: taken, then answered one handling time later.
+        assert q.actual == pytest.approx(q.picked + eta.SERVICE_MEDIAN, abs=1e-6)
     for q in closed:  # "back at": never before the team is in again, nor the answer
         back = hours.next_open(teams[outcome.slugs[q.brand_id]], q.at)
         assert back is not None and back > q.at
@@ -51,6 +53,20 @@ def test_quick_replay_scores_every_measured_conversation(tmp_path: Path) -> None
     assert sum(f.n for f in split) == relative.n == len(outcome.quotes)
     kept = by["answered by the published time"]
     assert 0 <= kept.value <= 100 and kept.baseline is not None and 0 <= kept.baseline <= 100
+
+
+def test_the_varied_replay_is_scored_apart_and_against_no_target() -> None:
+    at = datetime(2026, 11, 17, 12, 0, tzinfo=UTC)
+    quotes = [eta.Quote(1, at, published=15.0, naive=60.0, old=60.0, open_now=True, actual=9.0)]
+    outcome = eta.Outcome(quotes, posts=1, answers=1, unanswered=0)
+    plain = eta.figures(outcome, "quick")
+    varied = eta.figures(outcome, "quick", eta.VARIED)
+    assert len(varied) == len(plain)
+    assert not {f.name for f in plain} & {f.name for f in varied}  # one table holds both
+    assert all(eta.VARIED in f.name for f in varied)
+    assert [f.value for f in varied] == [f.value for f in plain]
+    assert [f.target for f in varied if f.target] == []
+    assert [f.passed for f in plain if f.target] == [False]  # 6 min late on 9: 67 %
 
 
 def test_figures_of_a_perfect_forecast_and_of_a_late_one() -> None:
