@@ -7,8 +7,12 @@ import re
 
 from sqlalchemy import Engine
 
+from earful.auth.service import grant
+from earful.db import transaction
+from earful.models import Role
 from earful.models.base import utcnow
 from tests.dashboard.dataset import build
+from tests.inbox.test_alerts import raise_alert
 from tests.web.world import SECRET_B, build_world, client, login
 
 
@@ -60,3 +64,36 @@ def test_dashboard_access(engine: Engine) -> None:
     r = c.get("/dashboard", follow_redirects=False)  # one brand: straight to it
     assert r.status_code == 303 and r.headers["location"] == "/brands/acme/dashboard"
     assert "/api/v1/brands/{slug}/dashboard" in c.get("/openapi.json").json()["paths"]
+
+
+def test_several_brands_are_seen_side_by_side_with_their_week(engine: Engine) -> None:
+    w = build_world(engine)
+    build(engine, w, utcnow())
+    with transaction(engine) as s:
+        grant(s, w.users["alice"], w.brand_b, Role.VIEWER)
+    raise_alert(engine, w.brand_b, 42)
+    c = client(engine)
+    login(c, "alice")
+    page = c.get("/dashboard")
+    assert page.status_code == 200
+    cards: dict[str, str] = {}
+    for slug in ("acme", w.slug_b):
+        card = re.search(rf'<section class="brand-week" id="brand-{slug}">(.*?)</section>',
+                         page.text, re.S)  # fmt: skip
+        assert card, slug
+        cards[slug] = text = card.group(1)
+        week = c.get(f"/api/v1/brands/{slug}/dashboard", params={"days": 7}).json()
+        r = week["response"]
+        assert f'href="/brands/{slug}/dashboard"' in text and f'href="/inbox?brand={slug}"' in text
+        assert f", {r['pending']} inside it" in text
+        posts = sum(day["total"] for day in week["volume"])
+        assert f"Customer posts</dt>\n    <dd>{posts}" in text
+    week = c.get("/api/v1/brands/acme/dashboard", params={"days": 7}).json()["response"]
+    assert week["overdue_unanswered"] >= 1  # the question of four hours ago
+    assert f"{week['overdue_unanswered']} past the 60 min target" in cards["acme"]
+    assert f"{week['answered']}: {week['within_target_pct']} % within the target" in cards["acme"]
+    assert "spike alert" not in cards["acme"]  # brand B's alert is on brand B's card only
+    assert "1 open spike alert: <bdi>Negative mentions spiking: 42" in cards[w.slug_b]
+    login(c, "bob")  # one brand: straight to its dashboard, nothing of the other brand
+    r = c.get("/dashboard", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/brands/{w.slug_b}/dashboard"

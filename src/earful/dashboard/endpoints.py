@@ -18,15 +18,18 @@ api = APIRouter(prefix="/api/v1", tags=["dashboard"])
 
 Days = Annotated[int, Query(ge=1, le=366, description="window in UTC days, today included")]
 DAY_CHOICES = (7, 30, 90)
+OVERVIEW_DAYS = 7  # the overview of several brands: this week
 
 
 @html.get("/dashboard")
 def dashboard_home(request: Request, db: Db, principal: CurrentUser) -> Response:
-    """The first brand's dashboard, or a list when the user has several brands."""
+    """The brand's dashboard, or, for several brands, each one's week side by side: what
+    is unanswered, how fast it was answered, its spikes, so the one in trouble shows."""
     brands = brands_repo.readable(db, principal.brand_ids())
     if len(brands) == 1:
         return RedirectResponse(f"/brands/{brands[0].slug}/dashboard", status_code=303)
-    return render(request, "dashboards.html", {"brands": brands})
+    overview = [service.dashboard(db, principal, b.slug, OVERVIEW_DAYS) for b in brands]
+    return render(request, "dashboards.html", {"overview": overview, "days": OVERVIEW_DAYS})
 
 
 @html.get("/brands/{slug}/dashboard", response_class=HTMLResponse)
