@@ -13,7 +13,7 @@ import pytest
 
 from earful.understanding import ARTIFACTS, INTENTS, SENTIMENTS
 from earful.understanding.features import featurize
-from earful.understanding.tier2 import MANIFEST, SecondTier, present
+from earful.understanding.tier2 import MANIFEST, SecondTier, at_prior, present
 from earful.understanding.transformer import ArtifactError
 
 pytestmark = pytest.mark.skipif(not present(), reason="no second-tier artifacts")
@@ -75,6 +75,7 @@ def test_complaint_and_urgency_are_the_severity_readers_blended_with_the_fast_he
         "@skywardair cancelled my flight, lost my bag, no refund. Disgusting, calling my lawyer",
         "@skywardair is the flight to Lisbon on time tonight?",
         "thank you @skywardair, the crew was wonderful",
+        "😡😡😡",  # nothing the transformers can read: the fast tier's reading stands
     ]
     got = tier.readings(texts)
     fast = tier.fast.readings(featurize(texts), texts)
@@ -85,15 +86,32 @@ def test_complaint_and_urgency_are_the_severity_readers_blended_with_the_fast_he
     w = tier.blend
     levels = list(severity.classes)
     complaint = 1.0 - proba[:, levels.index("0")]
-    expected = w["complaint"] * complaint + (1 - w["complaint"]) * fast.complaint
-    assert np.allclose(got.complaint, expected, atol=1e-6)
+    # The balanced fast head is put back at the complaints' real share before the blend.
+    theirs = at_prior(fast.complaint, tier.fast_prior["complaint"])
+    expected = w["complaint"] * complaint + (1 - w["complaint"]) * theirs
+    assert np.allclose(got.complaint[:3], expected[:3], atol=1e-6)
+    assert got.complaint[3] == fast.complaint[3]
     names = [str(int(x)) for x in fast.levels]
     urgency = proba[:, [levels.index(n) for n in names]]
-    assert np.allclose(got.urgency, w["urgency"] * urgency + (1 - w["urgency"]) * fast.urgency)
+    blended = w["urgency"] * urgency + (1 - w["urgency"]) * fast.urgency
+    assert np.allclose(got.urgency[:3], blended[:3])
+    assert np.array_equal(got.urgency[3], fast.urgency[3])
     labels = tier.classify(texts)
     assert labels[0].intent == "complaint" and labels[0].urgency >= 2
     assert labels[1].intent != "complaint" and labels[2].intent != "complaint"
     assert labels[0].urgency > labels[2].urgency
+
+
+def test_a_balanced_heads_probability_is_put_back_at_the_real_share() -> None:
+    p = np.array([0.0, 0.2, 0.5, 0.8, 1.0])
+    back = at_prior(p, 0.36)
+    # Even odds from a balanced head are the class's share; the ends stay where they are;
+    # the order is kept; the odds are scaled by share / (1 - share).
+    assert back[2] == pytest.approx(0.36) and back[0] == 0.0 and back[4] == 1.0
+    assert np.all(np.diff(back) > 0)
+    odds = back[1:4] / (1 - back[1:4])
+    assert np.allclose(odds, p[1:4] / (1 - p[1:4]) * 0.36 / 0.64)
+    assert np.array_equal(at_prior(p, 0.5), p)
 
 
 def test_a_file_that_is_not_the_manifests_is_refused(tmp_path: Path) -> None:

@@ -47,6 +47,11 @@ class SecondTier:
         self.blend: dict[str, float] = {
             k: float(v) for k, v in self.manifest.get("blend", {}).items()
         }
+        # The complaints' share in the corpus where the manifest puts the fast complaint
+        # head's probability back at it before the blend (see :func:`at_prior`).
+        self.fast_prior: dict[str, float] = {
+            k: float(v) for k, v in self.manifest.get("fast_prior", {}).items()
+        }
         self.fast = fast or shipped()
         self._model: tuple[Encoder, dict[str, EmbeddingHead]] | None = None
         self._severity: Encoder | None = None
@@ -88,7 +93,11 @@ class SecondTier:
             severity = self._severity.encode(texts).proba
             levels = self._severity.classes
             complaint = 1.0 - severity[:, levels.index("0")]  # severity 0: not a complaint
-            fast.complaint = self._mix("complaint", complaint, fast.complaint, readable)
+            theirs = fast.complaint
+            if "complaint" in self.fast_prior:
+                theirs = at_prior(theirs, self.fast_prior["complaint"])
+            mixed = self._mix("complaint", complaint, theirs, readable)
+            fast.complaint = np.where(readable, mixed, fast.complaint)
             urgency = _reorder(severity, levels, names)
             fast.urgency = self._mix("urgency", urgency, fast.urgency, readable)
             return fast
@@ -113,6 +122,16 @@ class SecondTier:
         if mine.ndim == 2:
             w = w[:, None]
         return np.asarray(w * mine + (1.0 - w) * theirs)
+
+
+def at_prior(p: np.ndarray, prior: float) -> np.ndarray:
+    """A probability from a head fit with balanced class weights (which reads as if the
+    class were half of all posts), put back at the class's real share ``prior``.
+
+    The fast complaint head is balanced, so alone it finds more complaints; the severity
+    reader is not, and their plain average leans to "complaint" (measured: see
+    docs/understanding.md)."""
+    return np.asarray(p * prior / (p * prior + (1.0 - p) * (1.0 - prior)))
 
 
 def _reorder(proba: np.ndarray, have: Sequence[str], want: Sequence[str]) -> np.ndarray:

@@ -35,7 +35,7 @@ import numpy as np
 from earful.understanding import ARTIFACTS, SENTIMENTS, SEVERITY_CLASSES
 from earful.understanding.evaluation import score, spearman
 from earful.understanding.features import featurize
-from earful.understanding.tier2 import MANIFEST
+from earful.understanding.tier2 import MANIFEST, at_prior
 from earful.understanding.training import SEED, SETTINGS, fit_head, folds, load, subset
 from earful.understanding.transformer import EmbeddingHead, Encoder, sha256_of
 
@@ -121,14 +121,17 @@ def _urgency_scores(labels: Sequence[str], p: np.ndarray, classes: Sequence[str]
 
 def severity_reports(
     oof: np.ndarray, data_dir: Path | None, log: Callable[[str], None] = print
-) -> tuple[dict[str, Any], dict[str, float]]:
+) -> tuple[dict[str, Any], dict[str, float], dict[str, float]]:
     """Urgency and complaint as the severity reader's out-of-fold probabilities give them,
-    alone and averaged with the fast heads' out-of-fold ones; and the blend each earns.
+    alone and averaged with the fast heads' out-of-fold ones; the blend each earns; and
+    the prior the fast complaint head is put back at before its blend, where that is not
+    worse than the plain average (``fast_prior``).
 
     Complaint is scored on the complaints corpus (the fast head's folds), each tweet read
     as P(severity > 0) of the same tweet in the severity corpus."""
     reports: dict[str, Any] = {}
     blend: dict[str, float] = {}
+    fast_prior: dict[str, float] = {}
     texts, labels = load("urgency", data_dir)
     fast = _fast_out_of_fold("urgency", texts, labels, SEVERITY_CLASSES)
     runs = {"transformer": oof, "fast": fast, "average": AVERAGE * oof + AVERAGE * fast}
@@ -142,9 +145,16 @@ def severity_reports(
     rows = [i for i, t in enumerate(ctexts) if t in complaint_by_text]
     fast_c = _fast_out_of_fold("complaint", ctexts, clabels, COMPLAINT_CLASSES)[rows]
     p = np.array([complaint_by_text[ctexts[i]] for i in rows])
+    prior = round(sum(c == "complaint" for c in clabels) / len(clabels), 4)
+    at = at_prior(fast_c[:, 0], prior)
     mine = np.column_stack([p, 1.0 - p])
     truth = [clabels[i] for i in rows]
-    runs = {"transformer": mine, "fast": fast_c, "average": AVERAGE * mine + AVERAGE * fast_c}
+    runs = {
+        "transformer": mine,
+        "fast": fast_c,
+        "average": AVERAGE * mine + AVERAGE * fast_c,
+        "average_fast_at_prior": AVERAGE * mine + AVERAGE * np.column_stack([at, 1.0 - at]),
+    }
     rep = {
         k: score(
             truth, [COMPLAINT_CLASSES[i] for i in q.argmax(1)], list(COMPLAINT_CLASSES)
@@ -152,13 +162,19 @@ def severity_reports(
         for k, q in runs.items()
     }
     blend["complaint"] = _blend_rule(rep["transformer"]["macro_f1"], rep["average"]["macro_f1"])
-    reports["complaint_cv10"] = {**rep, "rows": len(rows), "corpus_rows": len(ctexts)}
+    if blend["complaint"] < 1.0 and (
+        rep["average_fast_at_prior"]["macro_f1"] >= rep["average"]["macro_f1"]
+    ):
+        fast_prior["complaint"] = prior
+    reports["complaint_cv10"] = {
+        **rep, "rows": len(rows), "corpus_rows": len(ctexts), "complaint_share": prior
+    }  # fmt: skip
     log(
         "complaint cv10 macro F1: "
         + ", ".join(f"{k} {v['macro_f1']:.4f}" for k, v in rep.items())
         + f" ({len(rows)} of {len(ctexts)} tweets found in the severity corpus)"
     )
-    return reports, blend
+    return reports, blend, fast_prior
 
 
 def _blend_rule(alone: float, average: float) -> float:
@@ -216,13 +232,14 @@ def build(
     )
 
     heads: dict[str, Any] = {}
+    fast_prior: dict[str, float] = {}
     severity = None
     if (model_dir / "severity.int8.onnx").is_file():
         oof_file = model_dir / "severity-oof.npy"
         if not oof_file.is_file():
             raise ValueError(f"{oof_file} is missing: `earful train severity` writes it")
         severity = model_entry(model_dir, "severity", SEVERITY_CLASSES)
-        sev_reports, sev_blend = severity_reports(np.load(oof_file), data_dir, log)
+        sev_reports, sev_blend, fast_prior = severity_reports(np.load(oof_file), data_dir, log)
         reports.update(sev_reports)
         blend.update(sev_blend)
         trained = model_dir / "severity-training.json"
@@ -274,7 +291,9 @@ def build(
         severity["base"] = BASE
     digest = hashlib.sha256(
         json.dumps(
-            [entry["sha256"], severity and severity["sha256"], heads, blend], sort_keys=True
+            [entry["sha256"], severity and severity["sha256"], heads, blend]
+            + ([fast_prior] if fast_prior else []),
+            sort_keys=True,
         ).encode()
     ).hexdigest()
     manifest = {
@@ -283,6 +302,7 @@ def build(
         **({"severity": severity} if severity is not None else {}),
         "heads": heads,
         "blend": blend,
+        **({"fast_prior": fast_prior} if fast_prior else {}),
         "reports": reports,
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
