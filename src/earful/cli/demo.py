@@ -45,11 +45,11 @@ def demo(
     from earful.understanding.tier2 import shipped_second_tier  # loads the models
 
     settings = settings_or_exit()
+    if fresh:
+        _delete_embedded_database(settings)
     tier = None if fast_tier_only else shipped_second_tier()
     if not fast_tier_only and tier is None:
         err_console.print("[yellow]the second tier is not installed: fast tier only[/yellow]")
-    if fresh:
-        _delete_embedded_database(settings)
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     corpus = settings.data_dir / "demo-corpus.jsonl"
