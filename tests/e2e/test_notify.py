@@ -11,11 +11,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from earful.auth.service import load_principal
+from earful.conversations import service as conversations
 from earful.db import transaction
 from earful.models.base import utcnow
 from earful.notifications.dispatch import notify_round
+from tests.e2e import journey_helpers as journey
 from tests.e2e.test_browser import browser, login, served  # noqa: F401 (fixtures)
-from tests.web.world import PASSWORD, World
+from tests.web.world import PASSWORD, World, build_world
 
 RECORDER = """
 (() => {
@@ -97,3 +100,51 @@ def test_an_assignment_raises_one_browser_notification(
          "They wrote: “my flight 1 was late”"),
     ]  # fmt: skip
     assert len({n["tag"] for n in shown}) == 2
+
+
+def assign_behind_the_app(engine: Engine, by: int, conv_id: int, to: int) -> None:
+    """An assignment made while this app is down (by another instance of it)."""
+    with transaction(engine) as session:
+        principal = load_principal(session, by)
+        assert principal is not None
+        conversations.assign(session, principal, conv_id, str(to))
+
+
+def test_a_notification_sent_while_the_stream_was_down_shows_when_it_reopens(
+    browser: Any,  # noqa: F811
+    sqlite_engine: Engine,
+) -> None:
+    """A deploy restarts the app, and a proxy answers 503 meanwhile: the stream fails, so
+    htmx opens a new one (no Last-Event-ID of its own). The notification sent in between
+    still shows once it is back, and the one shown before is not shown again."""
+    world = build_world(sqlite_engine)
+    alice_id, agent_id = world.users["alice"], world.users["agent"]
+    streams: list[str] = []
+    with journey.served(sqlite_engine) as base:
+        alice = login_with_notifications(browser, base, "alice")
+        alice.on("request", lambda r: streams.append(r.url) if "/events" in r.url else None)
+        alice.goto(f"{base}/brands/{world.slug_a}/notifications")
+        alice.check("input[name=browser_events][value=assigned]")
+        alice.locator("form[action$='/notifications'] button[type=submit]").click()
+        alice.wait_for_load_state()
+        alice.goto(f"{base}/inbox")
+        alice.locator(".inbox[data-opened]").wait_for()
+        assign_behind_the_app(sqlite_engine, agent_id, world.convs_a[0], alice_id)
+        round_of_the_worker(sqlite_engine, base)
+        alice.wait_for_function("() => window.__notifications.length === 1", timeout=10000)
+        alice.route("**/events*", lambda route: route.fulfill(status=503, body="restarting"))
+    # Down: the stream has ended, and its reopening fails.
+    assign_behind_the_app(sqlite_engine, agent_id, world.convs_a[1], alice_id)
+    round_of_the_worker(sqlite_engine, base)
+    alice.wait_for_timeout(2500)  # the browser's retry (2 s) met the 503: the stream is closed
+    assert alice.evaluate("() => window.__notifications.length") == 1
+    with journey.served(sqlite_engine, port=int(base.rsplit(":", 1)[1])):
+        alice.unroute("**/events*")
+        alice.wait_for_function("() => window.__notifications.length >= 2", timeout=20000)
+        alice.wait_for_timeout(500)  # nothing else follows
+        shown = alice.evaluate("() => window.__notifications")
+    assert [n["title"] for n in shown] == [
+        f"Acme Air: Agent assigned you conversation #{world.convs_a[0]}",
+        f"Acme Air: Agent assigned you conversation #{world.convs_a[1]}",
+    ]
+    assert "last=a" in streams[-1]  # htmx's new stream carried the page's last id

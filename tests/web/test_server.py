@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Engine
 
 from earful.web.app import create_app
-from earful.web.hub import CLOSED, QUEUE_LIMIT, Hub
+from earful.web.hub import CLOSED, QUEUE_LIMIT, Hub, Item
 from earful.web.server import GRACE_S, Server, config
 from tests.web.world import PASSWORD, build_world
 
@@ -91,7 +91,7 @@ def test_the_stop_signal_ends_open_event_streams_and_the_server_exits(
 
 
 def test_a_stream_opened_after_close_is_told_to_end_at_once() -> None:
-    async def scenario() -> tuple[str, str]:
+    async def scenario() -> Item:
         hub = Hub()
         hub.close()
         sub = hub.subscribe([1])
@@ -104,7 +104,7 @@ def published(
     hub: Hub, sends: Callable[[], None], sub_args: dict[str, Any]
 ) -> list[tuple[str, str]]:
     """What one subscriber (subscribed with ``sub_args``) is sent after ``sends``, read as
-    the event stream reads it."""
+    the event stream reads it: (event, data)."""
 
     async def scenario() -> list[tuple[str, str]]:
         sub = hub.subscribe(**sub_args)
@@ -113,7 +113,8 @@ def published(
         got = []
         while True:
             try:
-                got.append(await asyncio.wait_for(sub.next(), 0.05))
+                item = await asyncio.wait_for(sub.next(), 0.05)
+                got.append((item.event, item.data))
             except TimeoutError:
                 return got
 
@@ -129,7 +130,7 @@ def test_close_reaches_a_stalled_subscriber_whose_queue_is_full() -> None:
         hub.close()
 
     items = published(hub, flood, {"brand_ids": [1]})
-    assert len(items) == QUEUE_LIMIT and items[-1] == CLOSED
+    assert len(items) == QUEUE_LIMIT and items[-1] == CLOSED[:2]
 
 
 def test_a_burst_of_reloads_never_pushes_out_an_alert() -> None:

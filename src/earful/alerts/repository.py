@@ -178,6 +178,27 @@ def alerts_after(session: Session, after: int, limit: int = 100) -> list[Alert]:
     )
 
 
+def open_alerts_after(
+    session: Session, brand_ids: Sequence[int], after: int, since: datetime, limit: int
+) -> list[Alert]:
+    """These brands' open alerts raised after ``after`` and since ``since``: the newest
+    ``limit`` of them, oldest first (what a reopened event stream missed)."""
+    if not brand_ids:
+        return []
+    rows = session.scalars(
+        select(Alert)
+        .where(
+            Alert.brand_id.in_(brand_ids),
+            Alert.id > after,
+            Alert.created_at >= since,
+            Alert.acknowledged_at.is_(None),
+        )
+        .order_by(Alert.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(rows.all()))
+
+
 def last_alert_id(session: Session) -> int:
     return int(session.scalar(select(func.max(Alert.id))) or 0)
 

@@ -35,6 +35,7 @@ from earful.errors import NotAuthenticated
 from earful.handoff import service as handoff_service
 from earful.inbox import repository as repo
 from earful.inbox import service
+from earful.inbox.live import Tail
 from earful.inbox.schemas import (
     ConversationOut,
     InboxFilters,
@@ -46,7 +47,7 @@ from earful.models import (
 )
 from earful.models.base import utcnow
 from earful.web.deps import CurrentUser, Db, optional_principal
-from earful.web.hub import CLOSED, Hub, hub_of, sse_frame
+from earful.web.hub import CLOSED, Cursor, Hub, Item, hub_of, sse_frame
 from earful.web.render import TEMPLATES, render
 
 html = APIRouter(include_in_schema=False)
@@ -171,9 +172,16 @@ def _publish_presence(request: Request, h: Hub, brand_id: int, conv_id: int) -> 
 
 @html.get("/events")
 async def events(
-    request: Request, conversation: int | None = None, ttl: float = Query(300.0, gt=0, le=3600)
+    request: Request,
+    conversation: int | None = None,
+    ttl: float = Query(300.0, gt=0, le=3600),
+    last: str | None = None,
 ) -> Response:
-    """Server-sent events of the caller's brands (and presence on one conversation)."""
+    """Server-sent events of the caller's brands (and presence on one conversation).
+
+    A stream reopened with the id of the last event it was sent (the browser's own
+    ``Last-Event-ID``, or ``last`` when the page had to open a new stream) is first sent the
+    alerts and notifications it missed; a fresh one starts from now, as its page does."""
 
     def who() -> tuple[Principal, int | None]:
         with transaction(request.app.state.engine) as db:
@@ -186,8 +194,14 @@ async def events(
             return principal, brand
 
     principal, conv_brand = await run_in_threadpool(who)
+    asked = Cursor.parse(request.headers.get("last-event-id")) or Cursor.parse(last)
     h = hub_of(request)
     sub = h.subscribe(principal.brand_ids(), principal.user_id, conversation)
+    try:  # read after subscribing: what the tail publishes from now on reaches ``sub``
+        now, missed = await run_in_threadpool(_missed, request, principal, asked)
+    except BaseException:
+        h.unsubscribe(sub)
+        raise
     if conversation is not None and conv_brand is not None:
         h.join(conversation, principal.user_id, principal.name)
         _publish_presence(request, h, conv_brand, conversation)
@@ -195,17 +209,29 @@ async def events(
     async def stream() -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ttl
+        sent = asked or now
         try:
             yield "retry: 2000\n\n"
+            for item in missed:
+                sent = sent.past(item)
+                yield sse_frame(item.event, item.data, str(sent))
+            # On to what the tail has published: rows past the replay's cap are passed over.
+            sent = sent.merged(now)
+            # An id from the start: a page sent no notification yet still comes back with one.
+            yield sse_frame("cursor", str(sent), str(sent))
             while (left := deadline - loop.time()) > 0:
                 try:
-                    event, data = await asyncio.wait_for(sub.next(), min(Keepalive, left))
+                    item = await asyncio.wait_for(sub.next(), min(Keepalive, left))
                 except TimeoutError:
                     yield ": keepalive\n\n"
                     continue
-                if (event, data) == CLOSED:  # the server is stopping; the browser reconnects
+                if item == CLOSED:  # the server is stopping; the browser reconnects
                     return
-                yield sse_frame(event, data)
+                if not item.row:
+                    yield sse_frame(item.event, item.data)
+                elif not sent.covers(item):  # else replayed before the tail published it
+                    sent = sent.past(item)
+                    yield sse_frame(item.event, item.data, str(sent))
         finally:
             h.unsubscribe(sub)
             if conversation is not None and conv_brand is not None:
@@ -217,6 +243,19 @@ async def events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def _missed(
+    request: Request, principal: Principal, asked: Cursor | None
+) -> tuple[Cursor, list[Item]]:
+    """How far the live tail has published, and what a stream reopened at ``asked`` missed
+    before that (nothing for a fresh stream: its page was drawn from the database)."""
+    tail: Tail = request.app.state.tail
+    with transaction(request.app.state.engine) as db:
+        now = tail.published(db)
+        if asked is None:
+            return now, []
+        return now, tail.missed(db, principal.brand_ids(), principal.user_id, asked)
 
 
 # ------------------------------------------------------------------ JSON API

@@ -10,23 +10,29 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from earful.alerts import repository as alerts_repo
 from earful.conversations import repository as repo
 from earful.db import transaction
 from earful.engagement import repository as engagement_repo
-from earful.models import Alert
+from earful.models import Alert, Notification
 from earful.models.base import utcnow
 from earful.notifications import compose
 from earful.notifications import repository as notifications_repo
 from earful.notifications.dispatch import describe
-from earful.web.hub import Hub
+from earful.web.hub import Cursor, Hub, Item
 
 log = logging.getLogger(__name__)
+
+# What a reopened stream is sent again, at most: a page left shut for a week gets the last
+# few of each kind, not a flood (its reload shows the rest as they stand now).
+REPLAY_LIMIT = 50
+REPLAY_AGE = timedelta(days=1)
 
 
 class Tail:
@@ -84,15 +90,39 @@ class Tail:
         for note in notes:
             self.notify_after = max(self.notify_after, note.id)
             if note.state == "sent":
-                text = words.get(note.id)
-                body = compose.browser_body(text) if text else ""
-                doc = {"id": note.id, "title": text.title if text else note.title,
-                       "link": note.link, "event": note.event, "body": body}  # fmt: skip
-                self.hub.publish_user(note.user_id, note.brand_id, "notify", json.dumps(doc))
+                data = notify_data(note, words.get(note.id))
+                self.hub.publish_user(note.user_id, note.brand_id, "notify", data, row=note.id)
         for alert in alerts:
             self.alert_after = max(self.alert_after, alert.id)
-            self.hub.publish(alert.brand_id, "alert", self.render_alert(alert))
+            self.hub.publish(alert.brand_id, "alert", self.render_alert(alert), row=alert.id)
         return len(rows)
+
+    def published(self, session: Session) -> Cursor:
+        """How far the hub has been told: a stream subscribed now hears every later row
+        live. A tail that never started publishes nothing: everything is behind it."""
+        if self.after is None:
+            return Cursor(
+                alerts_repo.last_alert_id(session),
+                notifications_repo.last_notification_id(session),
+            )
+        return Cursor(self.alert_after, self.notify_after)
+
+    def missed(
+        self, session: Session, brand_ids: Sequence[int], user_id: int, cursor: Cursor
+    ) -> list[Item]:
+        """What a stream reopened at ``cursor`` was not sent: these brands' open alerts and
+        this user's browser notifications since, capped, as the tail publishes them."""
+        now = utcnow()
+        since = now - REPLAY_AGE
+        alerts = alerts_repo.open_alerts_after(
+            session, brand_ids, cursor.alert, since, REPLAY_LIMIT
+        )
+        notes = notifications_repo.browser_sent_after(
+            session, user_id, brand_ids, cursor.note, since, REPLAY_LIMIT
+        )
+        return [Item("alert", self.render_alert(a), a.id) for a in alerts] + [
+            Item("notify", notify_data(n, describe(session, n, now)), n.id) for n in notes
+        ]
 
     async def run(self, interval: float = 0.25) -> None:
         while True:
@@ -101,3 +131,11 @@ class Tail:
             except Exception:  # keep following; the next poll retries
                 log.exception("live tail failed")
             await asyncio.sleep(interval)
+
+
+def notify_data(note: Notification, text: compose.Text | None) -> str:
+    """A ``notify`` event's data: the words composed from its subject (gone: its title)."""
+    body = compose.browser_body(text) if text else ""
+    doc = {"id": note.id, "title": text.title if text else note.title,
+           "link": note.link, "event": note.event, "body": body}  # fmt: skip
+    return json.dumps(doc)

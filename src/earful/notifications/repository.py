@@ -133,6 +133,34 @@ def browser_after(session: Session, after: int) -> list[Notification]:
     )
 
 
+def browser_sent_after(
+    session: Session,
+    user_id: int,
+    brand_ids: Sequence[int],
+    after: int,
+    since: datetime,
+    limit: int,
+) -> list[Notification]:
+    """The browser notifications sent to this user in these brands after ``after`` and since
+    ``since``: the newest ``limit``, oldest first (what a reopened event stream missed)."""
+    if not brand_ids:
+        return []
+    rows = session.scalars(
+        select(Notification)
+        .where(
+            Notification.channel == "browser",
+            Notification.id > after,
+            Notification.user_id == user_id,
+            Notification.brand_id.in_(list(brand_ids)),
+            Notification.state == "sent",
+            Notification.created_at >= since,
+        )
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(rows.all()))
+
+
 def last_notification_id(session: Session) -> int:
     return int(
         session.scalar(select(Notification.id).order_by(Notification.id.desc()).limit(1)) or 0

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from fastapi import Request
 from sqlalchemy.orm import Session
@@ -23,9 +25,64 @@ from sqlalchemy.orm import Session
 from earful.db import after_commit
 
 TYPING_SECONDS = 6.0
+
+
+class Item(NamedTuple):
+    """One event waiting for a subscriber. ``row`` is the id of the alerts or notifications
+    row an ``alert`` or ``notify`` event came from (0: none), for the stream's cursor."""
+
+    event: str
+    data: str
+    row: int = 0
+
+
+# A stream's cursor as the page sends it back (see Cursor); 18 digits fit a BIGINT.
+_CURSOR = re.compile(r"a([0-9]{1,18})\.n([0-9]{1,18})")
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """How far a stream has been sent the events it can be sent again: the highest alerts
+    row and the highest notifications row, written ``a<alert id>.n<notification id>``.
+
+    One value holds both marks because a stream has one last event id (the one the browser
+    sends back when it reconnects), and the two tables number their rows apart: neither id
+    says anything about the other table. An ``alert-ack`` has no row to count: a reopened
+    inbox reloads its alert banner instead (``data-resync`` in app.js)."""
+
+    alert: int = 0
+    note: int = 0
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor | None:
+        """The cursor a page sent back; anything else (garbage, a forged giant) is none."""
+        m = _CURSOR.fullmatch(text or "")
+        return cls(int(m[1]), int(m[2])) if m else None
+
+    def __str__(self) -> str:
+        return f"a{self.alert}.n{self.note}"
+
+    def covers(self, item: Item) -> bool:
+        """Already sent (replayed from the database before the live tail published it)."""
+        if item.event == "alert":
+            return 0 < item.row <= self.alert
+        return item.event == "notify" and 0 < item.row <= self.note
+
+    def past(self, item: Item) -> Cursor:
+        """The cursor once ``item`` is sent."""
+        if item.event == "alert":
+            return Cursor(max(self.alert, item.row), self.note)
+        if item.event == "notify":
+            return Cursor(self.alert, max(self.note, item.row))
+        return self
+
+    def merged(self, other: Cursor) -> Cursor:
+        return Cursor(max(self.alert, other.alert), max(self.note, other.note))
+
+
 # Put in a subscriber's queue when the server stops: its stream ends (an event name no
 # publisher uses).
-CLOSED: tuple[str, str] = ("\0closed", "")
+CLOSED = Item("\0closed", "")
 # Events shown once and never sent again: a full queue must not lose them. Every other event
 # ("inbox", "conv-…", "presence-…") asks the page to reload a part, so a later one stands in
 # for an earlier one that had to go.
@@ -47,10 +104,10 @@ class Subscriber:
     user_id: int | None = None  # who is watching: personal events go to them only
     conversation: int | None = None  # the conversation open on this page, if any
     limit: int = QUEUE_LIMIT
-    _waiting: deque[tuple[str, str]] = field(default_factory=deque)
+    _waiting: deque[Item] = field(default_factory=deque)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer(self, item: tuple[str, str]) -> None:
+    def offer(self, item: Item) -> None:
         if item in self._waiting:
             return
         if len(self._waiting) >= self.limit:
@@ -60,13 +117,13 @@ class Subscriber:
 
     def _make_room(self) -> None:
         """Drop the oldest reload; only a queue of nothing but kept events drops one of them."""
-        for i, (event, _) in enumerate(self._waiting):
-            if event not in KEPT_EVENTS:
+        for i, item in enumerate(self._waiting):
+            if item.event not in KEPT_EVENTS:
                 del self._waiting[i]
                 return
         self._waiting.popleft()
 
-    async def next(self) -> tuple[str, str]:
+    async def next(self) -> Item:
         """The oldest waiting event, once there is one."""
         while not self._waiting:
             self._ready.clear()
@@ -120,7 +177,12 @@ class Hub:
             self._subs.discard(sub)
 
     def publish(
-        self, brand_id: int, event: str, data: str, conversation: int | None = None
+        self,
+        brand_id: int,
+        event: str,
+        data: str,
+        conversation: int | None = None,
+        row: int = 0,
     ) -> None:
         """Thread-safe: deliver to every subscriber of this brand (of this conversation only,
         when one is named: an inbox has no use for each conversation's events)."""
@@ -133,15 +195,17 @@ class Hub:
             ]
         for sub in targets:
             with contextlib.suppress(RuntimeError):  # loop closed: subscriber is gone
-                sub.loop.call_soon_threadsafe(sub.offer, (event, data))
+                sub.loop.call_soon_threadsafe(sub.offer, Item(event, data, row))
 
-    def publish_user(self, user_id: int, brand_id: int, event: str, data: str) -> None:
+    def publish_user(
+        self, user_id: int, brand_id: int, event: str, data: str, row: int = 0
+    ) -> None:
         """Thread-safe: deliver to this user's streams (of this brand) only."""
         with self._lock:
             targets = [s for s in self._subs if s.user_id == user_id and brand_id in s.brand_ids]
         for sub in targets:
             with contextlib.suppress(RuntimeError):
-                sub.loop.call_soon_threadsafe(sub.offer, (event, data))
+                sub.loop.call_soon_threadsafe(sub.offer, Item(event, data, row))
 
     def publish_ingest(self, events: Iterable[tuple[int, int, int]]) -> None:
         """New posts from ``IngestSummary.events``: (brand, conversation id, post id).
@@ -187,9 +251,10 @@ class Hub:
         return sorted(((p.user_id, p.name, p.typing) for p in people), key=lambda x: x[1])
 
 
-def sse_frame(event: str, data: str) -> str:
+def sse_frame(event: str, data: str, event_id: str | None = None) -> str:
     lines = data.splitlines() or [""]
-    return f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
+    head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return head + "".join(f"data: {line}\n" for line in lines) + "\n"
 
 
 def hub_of(request: Request) -> Hub:

@@ -51,6 +51,24 @@
     }
     source.setAttribute("data-opened", "");
   });
+  // Notifications and alerts are shown once, not reloaded: each carries an id, and a stream
+  // opened again with the last one is sent what it missed (inbox/endpoints.py). The
+  // browser's own reconnect sends it as Last-Event-ID; but after an error that closed the
+  // stream, htmx's sse extension opens a new EventSource, which sends none: add it as ?last=.
+  if (window.htmx && htmx.createEventSource) {
+    var lastIds = {}; // stream URL (as in sse-connect) -> the last event id it was sent
+    var create = htmx.createEventSource;
+    htmx.createEventSource = function (url) {
+      var last = lastIds[url];
+      var source = create(last ? url + (url.indexOf("?") < 0 ? "?" : "&") + "last=" + encodeURIComponent(last) : url);
+      ["cursor", "notify", "alert"].forEach(function (name) { // the events that carry an id
+        source.addEventListener(name, function (evt) {
+          if (evt.lastEventId) lastIds[url] = evt.lastEventId;
+        });
+      });
+      return source;
+    };
+  }
 
   // ---------------------------------------------------------------- inbox rows
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("tr.row")); }
