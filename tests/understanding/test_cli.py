@@ -36,6 +36,12 @@ DATA = {
         ("4", "@Bank you stole my money, my lawyer will be in touch"),
         ("2", "@Shop the app keeps crashing when I pay"),
     ],
+    "intent": [
+        ("complaint", "@Shop my order never arrived and support ignores me"),
+        ("question", "@Shop what time do you open on Sundays?"),
+        ("compliment", "@Shop thank you, the new app is wonderful"),
+        ("other", "Lovely weather today"),
+    ],
     "language": [("en", "Where is my parcel?"), ("fr", "Où est mon colis ?")],
 }
 
@@ -84,6 +90,26 @@ def test_eval_table_shows_scores_and_the_confusion_matrix(tmp_path: Path) -> Non
         assert "second tier" in result.output
     for text in ("fast tier",):
         assert text in result.output
+
+
+@pytest.mark.skipif(not tier2_present(), reason="no second tier shipped")
+def test_eval_intent_scores_both_tiers_on_the_hand_labeled_set() -> None:
+    """The shipped hand-labeled posts (never trained on): each tier's intent, per class."""
+    from earful.cli.main import app
+    from earful.understanding import INTENTS
+
+    data = Path(__file__).parents[2] / "src/earful/understanding/data/intent.tsv"
+    result = CliRunner().invoke(app, ["eval", "intent", "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    rows = data.read_text(encoding="utf-8").splitlines()[1:]
+    assert doc["n"] == len(rows)
+    fast, second = doc, doc["second_tier"]
+    for run in (fast, second):
+        assert run["labels"] == list(INTENTS)
+        assert sum(map(sum, run["confusion"])) == len(rows)
+    # The transformer is there to read intent better than the linear heads do.
+    assert second["macro_f1"] > fast["macro_f1"]
 
 
 def test_eval_refuses_a_file_without_label_and_text(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from earful.cli.context import console, engine_or_exit, err_console
+from earful.understanding import INTENTS
 
 DatabaseOpt = Annotated[
     str | None, typer.Option("--database", help="Database URL (default: EARFUL_DATABASE_URL).")
@@ -34,6 +35,7 @@ class EvalTask(StrEnum):
     sentiment = "sentiment"
     complaint = "complaint"
     urgency = "urgency"
+    intent = "intent"
     language = "language"
 
 
@@ -258,6 +260,8 @@ def _predicted(task: str, labels: list[Any]) -> tuple[list[str], list[str]]:
     if task == "complaint":
         got = ["complaint" if lab.intent == "complaint" else "not_complaint" for lab in labels]
         return got, ["complaint", "not_complaint"]
+    if task == "intent":
+        return [lab.intent for lab in labels], list(INTENTS)
     return [str(lab.urgency) for lab in labels], ["0", "1", "2", "3", "4"]
 
 
