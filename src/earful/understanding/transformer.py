@@ -18,7 +18,10 @@ import numpy as np
 
 from earful.understanding.features import prepare
 
-BATCH = 64
+# Small batches of length-sorted texts: less padding, and one batch's activations stay in
+# cache. Measured on one core (300 real customer posts, both readers): 16 reads 244 posts/s,
+# 64 reads 211, 128 fewer still.
+BATCH = 16
 
 
 class ArtifactError(Exception):
