@@ -12,6 +12,21 @@ from earful.pipeline.schema import Labels
 
 posts_t: Table = Post.__table__  # type: ignore[assignment]
 
+# The label columns both tiers write, each bound to the parameter of its own name.
+_LABEL_FIELDS = (
+    "sentiment",
+    "sentiment_score",
+    "intent",
+    "intent_score",
+    "urgency",
+    "urgency_score",
+)
+_LABEL_VALUES: dict[str, Any] = {field: bindparam(field) for field in _LABEL_FIELDS}
+
+
+def _label_row(pid: int, labels: Labels, **extra: Any) -> dict[str, Any]:
+    return {"pid": pid, **{f: getattr(labels, f) for f in _LABEL_FIELDS}, **extra}
+
 
 class LabelRepository:
     def __init__(self, conn: Connection) -> None:
@@ -43,28 +58,13 @@ class LabelRepository:
             update(posts_t)
             .where(posts_t.c.id == bindparam("pid"))
             .values(
-                sentiment=bindparam("sentiment"),
-                sentiment_score=bindparam("sentiment_score"),
-                intent=bindparam("intent"),
-                intent_score=bindparam("intent_score"),
-                urgency=bindparam("urgency"),
-                urgency_score=bindparam("urgency_score"),
+                **_LABEL_VALUES,
                 language=bindparam("language"),
                 model_version=bindparam("model_version"),
                 tier2_version=None,  # the fast tier's labels now
             ),
             [
-                {
-                    "pid": pid,
-                    "sentiment": lab.sentiment,
-                    "sentiment_score": lab.sentiment_score,
-                    "intent": lab.intent,
-                    "intent_score": lab.intent_score,
-                    "urgency": lab.urgency,
-                    "urgency_score": lab.urgency_score,
-                    "language": lab.language,
-                    "model_version": version,
-                }
+                _label_row(pid, lab, language=lab.language, model_version=version)
                 for pid, lab in zip(ids, labels, strict=True)
             ],
         )
@@ -107,26 +107,9 @@ class LabelRepository:
         self.conn.execute(
             update(posts_t)
             .where(posts_t.c.id == bindparam("pid"), posts_t.c.deleted_at.is_(None))
-            .values(
-                sentiment=bindparam("sentiment"),
-                sentiment_score=bindparam("sentiment_score"),
-                intent=bindparam("intent"),
-                intent_score=bindparam("intent_score"),
-                urgency=bindparam("urgency"),
-                urgency_score=bindparam("urgency_score"),
-                tier2_version=bindparam("tier2_version"),
-            ),
+            .values(**_LABEL_VALUES, tier2_version=bindparam("tier2_version")),
             [
-                {
-                    "pid": pid,
-                    "sentiment": lab.sentiment,
-                    "sentiment_score": lab.sentiment_score,
-                    "intent": lab.intent,
-                    "intent_score": lab.intent_score,
-                    "urgency": lab.urgency,
-                    "urgency_score": lab.urgency_score,
-                    "tier2_version": version,
-                }
+                _label_row(pid, lab, tier2_version=version)
                 for pid, lab in zip(ids, labels, strict=True)
             ],
         )
