@@ -6,14 +6,18 @@ API, as an agent and an integration see them."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import Engine
 
+from earful.connectors.base import Batch
 from earful.conversations import repository as conversations_repo
 from earful.conversations.priority import sla_words
 from earful.db import transaction
+from earful.pipeline.runner import Pipeline
+from earful.pipeline.schema import Labels, PostIn
 from earful.wording import duration_words
 from tests.web.world import World, add_conversation, build_world, client, login
 
@@ -88,3 +92,63 @@ def test_the_clock_reads_as_words_at_each_edge() -> None:
     assert sla_words(due, due + timedelta(seconds=59)) == "due now"
     assert sla_words(due, due + timedelta(minutes=1)) == "overdue 1 min"
     assert sla_words(due, due + timedelta(hours=3, minutes=5)) == "overdue 3 h 5 min"
+
+
+class ScriptedModel:
+    """Stands in for the classifier: the urgency a model would read in each text."""
+
+    version = "scripted"
+
+    def __init__(self, urgency: dict[str, int]) -> None:
+        self.urgency = urgency
+
+    def classify(self, texts: Sequence[str]) -> list[Labels]:
+        # The brand's own answers are labeled too; the conversation reads its customer's.
+        return [Labels(urgency=self.urgency.get(t, 0), sentiment="neutral") for t in texts]
+
+
+def test_a_follow_up_never_makes_an_urgent_conversation_wait_longer(
+    engine: Engine, world: World
+) -> None:
+    """The priority is the most urgent post still waiting: "hello??" after "my flight
+    leaves in an hour" keeps the urgent target; once the brand answers, the next calm
+    post names the priority on its own."""
+    stranded = "my flight leaves in an hour and my bag is lost"
+    nudge = "hello??"
+    calm = "thanks, one more thing: can I pick a seat?"
+    model = ScriptedModel({stranded: 3, nudge: 1, calm: 0})
+    pipeline = Pipeline(engine, classifier=model)
+    start = datetime.now(UTC) - timedelta(minutes=10)
+
+    def arrive(n: int, text: str, reply_to: str | None, brand: bool = False) -> int:
+        post = PostIn(network="bluesky", external_id=f"u-{n}",
+                      author_id="acme-desk" if brand else "stranded-1", text=text,
+                      created_at=start + timedelta(minutes=n), author_handle="stranded",
+                      language="en", reply_to=reply_to, author_is_brand=brand)  # fmt: skip
+        with transaction(engine) as s:
+            out = pipeline.process(s.connection(), Batch([post]), "tests",
+                                   source_brand=world.brand_a, detect=False)  # fmt: skip
+            [(_, conv_id, _)] = out.events
+            conversations_repo.refresh_states(s, [conv_id])
+        return conv_id
+
+    admin = client(engine)
+    csrf = login(admin, "alice")
+    targets = {"urgent": "15", "normal": "120", "low": "600"}
+    r = admin.post(f"/brands/{world.slug_a}/sla", data={"csrf_token": csrf, **targets})
+    assert r.status_code == 200, r.text
+    api = client(engine)
+    auth = {"Authorization": f"Bearer {world.token_a}"}
+
+    def summary(conv: int) -> dict[str, object]:
+        body = api.get(f"/api/v1/conversations/{conv}", headers=auth).json()
+        return {k: body["summary"][k] for k in ("urgency", "target_minutes", "waiting")}
+
+    conv = arrive(0, stranded, None)
+    assert summary(conv) == {"urgency": 3, "target_minutes": 15, "waiting": True}
+    assert arrive(1, nudge, "u-0") == conv
+    assert summary(conv) == {"urgency": 3, "target_minutes": 15, "waiting": True}
+    assert arrive(2, "Found your bag, it is on the next flight. ^Al", "u-1", brand=True) == conv
+    assert summary(conv)["waiting"] is False
+    assert arrive(3, calm, "u-2") == conv
+    assert summary(conv) == {"urgency": 0, "target_minutes": 600, "waiting": True}

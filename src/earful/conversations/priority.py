@@ -1,7 +1,9 @@
 """Priority: the service-level clock. Never follower count.
 
 A waiting conversation is due when its first unanswered customer post has waited the
-target of its priority, counted in the brand's service hours (``conversations.due``).
+target of its priority, counted in the brand's service hours (``conversations.due``). The
+priority is named by the most urgent of the customer's posts still waiting for an answer,
+so a follow-up ("hello??") never makes an urgent conversation wait longer.
 The inbox lists the soonest due first: an urgent post with a 15-minute target comes
 before a calm one that arrived earlier with a day's target. The order is that of a
 time-free key, ``key = -due`` (seconds), stored with the conversation's state so that an

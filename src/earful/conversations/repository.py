@@ -218,6 +218,10 @@ def _upsert(session: Session) -> Any:
 def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
     """Recompute labels, SLA clock and priority of these conversations from their posts.
 
+    Sentiment, intent and language are the customer's latest post's; urgency is the highest
+    among the posts still waiting for an answer (else the latest's), and names the priority
+    whose target starts at the first of them.
+
     Keeps the assignee; bumps the version of rows that already existed, so an open
     reply form sees that the customer wrote again.
     """
@@ -267,18 +271,21 @@ def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
             latest = customer[-1] if customer else None
             waiting: datetime | None = None
             first_response: datetime | None = None
+            unanswered: list[Any] = []  # the customer's posts since the brand last wrote
             for p in items:
                 if p.from_brand:
                     waiting = None
+                    unanswered = []
                     if first_response is None and customer:
                         first_response = p.created_at
-                elif waiting is None:
-                    waiting = p.created_at
-            s = (
-                prio.score(latest.urgency, latest.sentiment, latest.sentiment_score)
-                if latest
-                else 0.0
-            )
+                else:
+                    unanswered.append(p)
+                    if waiting is None:
+                        waiting = p.created_at
+            urgency = most_urgent(unanswered) if unanswered else None
+            if urgency is None and latest is not None:
+                urgency = latest.urgency
+            s = prio.score(urgency, latest.sentiment, latest.sentiment_score) if latest else 0.0
             values.append(
                 {
                     "conversation_id": cid,
@@ -291,7 +298,7 @@ def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
                     "sentiment": latest.sentiment if latest else None,
                     "sentiment_score": latest.sentiment_score if latest else None,
                     "intent": latest.intent if latest else None,
-                    "urgency": latest.urgency if latest else None,
+                    "urgency": urgency,
                     "waiting_since": waiting,
                     "first_response_at": first_response,
                     "priority_key": prio.priority_key(
@@ -299,7 +306,7 @@ def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
                         due(
                             calendars.get(brand_id),
                             waiting,
-                            prio.target_minutes(targets, brand_id, latest.urgency, target)
+                            prio.target_minutes(targets, brand_id, urgency, target)
                             if latest
                             else target,
                         ),
@@ -331,6 +338,13 @@ def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
         )
         session.execute(stmt, values)
     session.expire_all()
+
+
+def most_urgent(posts: Sequence[Any]) -> int | None:
+    """The highest urgency among the waiting posts: a stranded customer's "hello??" after
+    "my flight leaves in an hour" keeps the conversation urgent. None if none is labeled."""
+    levels = [p.urgency for p in posts if p.urgency is not None]
+    return max(levels) if levels else None
 
 
 def stale_conversations(session: Session, limit: int = 5000) -> list[int]:
