@@ -89,14 +89,16 @@ def test_bad_input_gets_labels_never_an_exception(model: Understanding) -> None:
     labels = model.classify(BAD)
     assert len(labels) == len(BAD)
     for lab in labels:
-        # A label, or explicitly "not scored" (None) where the text is not English.
-        assert lab.sentiment in SENTIMENTS or (lab.sentiment is None and lab.language != "en")
-        assert lab.intent in INTENTS
-        assert lab.urgency in range(5)
         assert lab.language
+        assert (lab.sentiment_score is None) == (lab.sentiment is None)
+        if lab.sentiment is None:  # explicitly "not scored": the text is not English
+            assert lab.language != "en" and lab.urgency is None, lab
+            assert lab.intent in (None, "question"), lab
+            continue
+        assert lab.sentiment in SENTIMENTS and lab.intent in INTENTS
+        assert lab.urgency in range(5)
         for value in (lab.intent_score, lab.urgency_score):
             assert value is not None and 0.0 <= value <= 1.0
-        assert (lab.sentiment_score is None) == (lab.sentiment is None)
     assert labels[0].language == UNKNOWN
     assert labels[2].language == UNKNOWN
     assert labels[3].language == UNKNOWN
@@ -114,7 +116,8 @@ def test_language(model: Understanding) -> None:
 
 
 def test_other_languages_are_not_scored_by_the_english_model(model: Understanding) -> None:
-    """es/pt/fr/de (any language but English) get no sentiment rather than a guess."""
+    """es/pt/fr/de (any language but English) get no sentiment, complaint or urgency rather
+    than a guess; a question mark still reads as a question."""
     texts = [
         "Mi vuelo llegó con cinco horas de retraso, pésimo servicio",
         "Meu voo atrasou cinco horas, péssimo atendimento da companhia",
@@ -128,8 +131,15 @@ def test_other_languages_are_not_scored_by_the_english_model(model: Understandin
     assert [lab.language for lab in labels[:6]] == ["es", "pt", "fr", "de", "it", "en"]
     for lab in labels[:5]:
         assert lab.sentiment is None and lab.sentiment_score is None, lab
-        assert lab.intent in INTENTS and lab.intent != "compliment"
-    assert labels[5].sentiment == "negative"
+        assert (lab.intent, lab.intent_score, lab.urgency, lab.urgency_score) == (None,) * 4
+    assert labels[5].sentiment == "negative" and labels[5].intent == "complaint"
+    asked = model.classify(["¿Dónde está mi paquete? Debía llegar ayer"])[0]
+    assert (asked.language, asked.sentiment, asked.intent, asked.urgency) == (
+        "es",
+        None,
+        "question",
+        None,
+    )
     assert labels[6].sentiment == "positive"  # no letters: emoticons are scored
 
 

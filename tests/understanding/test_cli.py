@@ -106,7 +106,8 @@ def test_eval_intent_scores_both_tiers_on_the_hand_labeled_set() -> None:
     assert doc["n"] == len(rows)
     fast, second = doc, doc["second_tier"]
     for run in (fast, second):
-        assert run["labels"] == list(INTENTS)
+        # Posts in a language no model reads are "not scored" and count as errors.
+        assert run["labels"] in (list(INTENTS), [*INTENTS, "not scored"])
         assert sum(map(sum, run["confusion"])) == len(rows)
     # The transformer is there to read intent better than the linear heads do.
     assert second["macro_f1"] > fast["macro_f1"]

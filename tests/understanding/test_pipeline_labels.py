@@ -1,6 +1,6 @@
 """Bad and foreign input through the ingest pipeline with the shipped classifier: every post
-is stored with labels (or sentiment explicitly not scored) or dead-lettered with a reason,
-and the conversation page says "not scored" instead of showing a guess."""
+is stored with labels (or explicitly not scored) or dead-lettered with a reason, and the
+conversation page and the inbox say "not scored" instead of showing a guess."""
 
 from __future__ import annotations
 
@@ -74,17 +74,21 @@ def test_bad_and_foreign_posts_get_labels_or_not_scored(sqlite_engine: Engine) -
         if f"bad-{name}" not in stored:
             continue  # refused by the pipeline's own checks (counted above)
         row = stored[f"bad-{name}"]
-        assert row.intent in INTENTS and row.urgency in range(5), row
         assert row.language, row
         if row.sentiment is None:  # explicitly not scored: never for English
             assert row.language != "en" and row.sentiment_score is None, row
+            # Nor complaint or urgency: only a question mark is read.
+            assert row.urgency is None and row.intent in (None, "question"), row
         else:
             assert row.sentiment in SENTIMENTS, row
+            assert row.intent in INTENTS and row.urgency in range(5), row
     assert {"bad-control", "bad-mixed"} <= stored.keys()
     for name in ("es", "pt", "fr", "de"):
         row = stored[f"bad-{name}"]
-        assert (row.language, row.sentiment) == (name, None), row
-    assert stored["bad-en"].sentiment == "negative"
+        assert (row.language, row.sentiment, row.intent, row.urgency) == (name, None, None, None)
+    # The same complaint in English is read as one.
+    en = stored["bad-en"]
+    assert (en.sentiment, en.intent) == ("negative", "complaint") and en.urgency, en
 
     # The conversation page shows "not scored" for the Spanish post, not a label.
     from tests.web.world import client, login
@@ -107,3 +111,11 @@ def test_bad_and_foreign_posts_get_labels_or_not_scored(sqlite_engine: Engine) -
     assert "not scored" in page
     for label in SENTIMENTS:
         assert f'class="label {label}"' not in page
+
+    # The inbox marks it too, and gives it the brand's normal target: read as English it
+    # was "other, urgency 0", a calm post's target twice as long.
+    inbox = c.get("/inbox").text
+    assert "es · not scored" in inbox
+    summary = c.get(f"/api/v1/conversations/{conv}").json()["summary"]
+    assert (summary["urgency"], summary["intent"]) == (None, None)
+    assert summary["target_minutes"] == brand.target_response_minutes

@@ -253,16 +253,21 @@ def run_eval(task: str, texts: list[str], truth: list[str]) -> dict[str, Any]:
     return result
 
 
+NOT_SCORED = "not scored"  # a post in a language no model reads: counted as an error
+
+
 def _predicted(task: str, labels: list[Any]) -> tuple[list[str], list[str]]:
     """A task's predictions from labels, and the label order of its report."""
     if task == "sentiment":
-        return [lab.sentiment or "" for lab in labels], ["negative", "neutral", "positive"]
+        got = [lab.sentiment or NOT_SCORED for lab in labels]
+        return got, ["negative", "neutral", "positive"]
     if task == "complaint":
         got = ["complaint" if lab.intent == "complaint" else "not_complaint" for lab in labels]
         return got, ["complaint", "not_complaint"]
     if task == "intent":
-        return [lab.intent for lab in labels], list(INTENTS)
-    return [str(lab.urgency) for lab in labels], ["0", "1", "2", "3", "4"]
+        return [lab.intent or NOT_SCORED for lab in labels], list(INTENTS)
+    levels = [NOT_SCORED if lab.urgency is None else str(lab.urgency) for lab in labels]
+    return levels, ["0", "1", "2", "3", "4"]
 
 
 def _second_tier_eval(task: str, texts: list[str], truth: list[str]) -> dict[str, Any] | None:

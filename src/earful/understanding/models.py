@@ -173,11 +173,11 @@ def intent_of(p_complaint: float, question: bool, p_positive: float) -> tuple[st
     return "other", 1.0 - max(p_complaint, p_positive)
 
 
-def sentiment_applies(language: str, text: str) -> bool:
-    """Whether the English sentiment head may label this post.
+def english_heads_apply(language: str, text: str) -> bool:
+    """Whether the English heads (sentiment, complaint, urgency) may label this post.
 
-    Posts in another language are left "not scored" (sentiment None) rather than shown an
-    English model's guess. A post whose language is unknown is scored only when all its
+    Posts in another language are left "not scored" (see :func:`not_scored`) rather than
+    shown an English model's guess. A post whose language is unknown is scored only when all its
     letters are ASCII (short English posts, emoji, "ok thx"), not when it holds another
     script or accented words the detector could not place.
     """
@@ -186,6 +186,16 @@ def sentiment_applies(language: str, text: str) -> bool:
     if language != UNKNOWN:
         return False
     return all(ch.isascii() for ch in text[:1000] if ch.isalpha())
+
+
+def not_scored(language: str, question: bool) -> Labels:
+    """The labels of a post our English heads cannot read: no sentiment, no complaint and no
+    urgency (a Spanish complaint read as English is "other, urgency 0", the lowest priority;
+    unlabeled, it gets the brand's normal target). Only a question mark is read."""
+    return Labels(
+        intent="question" if question else None,
+        language=language,
+    )
 
 
 class Understanding:
@@ -258,13 +268,15 @@ class Understanding:
         for i, text in enumerate(texts):
             s = int(r.sentiment[i].argmax())
             lang = r.languages[i]
-            scored = sentiment_applies(lang, text)
-            p_pos = float(r.sentiment[i, pos]) if scored else 0.0
+            if not english_heads_apply(lang, text):
+                out.append(not_scored(lang, bool(r.question[i])))
+                continue
+            p_pos = float(r.sentiment[i, pos])
             intent, intent_score = intent_of(float(r.complaint[i]), bool(r.question[i]), p_pos)
             out.append(
                 Labels(
-                    sentiment=r.sentiment_classes[s] if scored else None,
-                    sentiment_score=round(float(r.sentiment[i, s]), 4) if scored else None,
+                    sentiment=r.sentiment_classes[s],
+                    sentiment_score=round(float(r.sentiment[i, s]), 4),
                     intent=intent,
                     intent_score=round(float(intent_score), 4),
                     urgency=int(r.levels[int(r.urgency[i].argmax())]),
