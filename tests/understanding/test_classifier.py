@@ -115,6 +115,23 @@ def test_language(model: Understanding) -> None:
     assert [lab.language for lab in model.classify(texts)] == ["en", "fr", "es", "de"]
 
 
+def test_shouting_is_read_in_its_own_language(model: Understanding) -> None:
+    """Capitals do not hide the language: an English post in capitals is scored (the
+    language model read these as Volapük and Italian), a French one still is not."""
+    texts = [
+        "SKYWARD AIR APP IS DOWN AND I CAN'T CHECK IN FOR THE LOUNGE!!",
+        "SMOOTHEST FLIGHT EVER WITH SKYWARD AIR. LANDED EARLY TOO!",
+        "THANKS @LOAFANDLADLE FOR THE SURPRISE COOKIE IN MY REFUND!",
+        "MON VOL A ÉTÉ ANNULÉ ET PERSONNE NE RÉPOND, SERVICE NUL",
+    ]
+    down, smooth, thanks, french = model.classify(texts)
+    assert (down.language, down.sentiment, down.intent) == ("en", "negative", "complaint")
+    assert down.urgency is not None and down.urgency > 0
+    assert (smooth.language, smooth.sentiment) == ("en", "positive")
+    assert (thanks.language, thanks.intent) == ("en", "compliment")
+    assert (french.language, french.sentiment, french.urgency) == ("fr", None, None)
+
+
 def test_other_languages_are_not_scored_by_the_english_model(model: Understanding) -> None:
     """es/pt/fr/de (any language but English) get no sentiment, complaint or urgency rather
     than a guess; a question mark still reads as a question."""

@@ -149,6 +149,10 @@ class LanguageDetector:
         sample = " ".join(w for w in sample.split() if not w.startswith(("http", "@", "www.")))
         if not any(ch.isalpha() for ch in sample):
             return UNKNOWN, 0.0
+        if shouted(sample):
+            # The model learned mostly lower-case text: "SMOOTHEST FLIGHT EVER WITH SKYWARD
+            # AIR" read as Volapük, and an English post went unscored.
+            sample = sample.lower()
         with self._lock:
             labels, probs = self._model.predict(sample, k=1)
         if not labels:
@@ -157,6 +161,17 @@ class LanguageDetector:
         if prob < LANGUAGE_MIN_PROB:
             return UNKNOWN, prob
         return str(labels[0]).removeprefix("__label__"), prob
+
+
+def shouted(text: str) -> bool:
+    """Whether most of the text's cased letters are capitals."""
+    upper = lower = 0
+    for ch in text:
+        if ch.isupper():
+            upper += 1
+        elif ch.islower():
+            lower += 1
+    return upper > lower
 
 
 # ------------------------------------------------------------------ the classifier
