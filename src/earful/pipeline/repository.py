@@ -33,7 +33,7 @@ from earful.models import (
 from earful.models.base import utcnow
 from earful.models.customer import PENDING
 from earful.models.search import sqlite_bulk_indexing
-from earful.pipeline.schema import Classified, PostIn, Rejected
+from earful.pipeline.schema import LABEL_FIELDS, Classified, PostIn, Rejected
 from earful.pipeline.stages import (
     ConvKey,
     PostKey,
@@ -65,12 +65,7 @@ POST_COLUMNS = (
     "repost_of_external_id",
     "from_brand",
     "raw",
-    "sentiment",
-    "sentiment_score",
-    "intent",
-    "intent_score",
-    "urgency",
-    "urgency_score",
+    *LABEL_FIELDS,
     "model_version",
 )
 CONVERSATION_COLUMNS = (

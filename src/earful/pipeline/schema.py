@@ -56,6 +56,16 @@ class Labels(NamedTuple):
 
 
 EMPTY_LABELS = Labels()
+# The columns a model's labels fill on a post, each named as its field in ``Labels``
+# (language is stored apart: a relabeling keeps it).
+LABEL_FIELDS = (
+    "sentiment",
+    "sentiment_score",
+    "intent",
+    "intent_score",
+    "urgency",
+    "urgency_score",
+)
 
 
 class Matched(NamedTuple):

@@ -8,24 +8,16 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
 
 from earful.models import ConversationPost, LabelCorrection, Post
-from earful.pipeline.schema import Labels
+from earful.pipeline.schema import LABEL_FIELDS, Labels
 
 posts_t: Table = Post.__table__  # type: ignore[assignment]
 
 # The label columns both tiers write, each bound to the parameter of its own name.
-_LABEL_FIELDS = (
-    "sentiment",
-    "sentiment_score",
-    "intent",
-    "intent_score",
-    "urgency",
-    "urgency_score",
-)
-_LABEL_VALUES: dict[str, Any] = {field: bindparam(field) for field in _LABEL_FIELDS}
+_LABEL_VALUES: dict[str, Any] = {field: bindparam(field) for field in LABEL_FIELDS}
 
 
 def _label_row(pid: int, labels: Labels, **extra: Any) -> dict[str, Any]:
-    return {"pid": pid, **{f: getattr(labels, f) for f in _LABEL_FIELDS}, **extra}
+    return {"pid": pid, **{f: getattr(labels, f) for f in LABEL_FIELDS}, **extra}
 
 
 class LabelRepository:
