@@ -348,6 +348,45 @@ def test_the_theme_follows_the_system_and_the_toggle_is_remembered(
 # ------------------------------------------------------------------ keyboard
 
 
+def test_action_keys_pressed_at_once_all_take_effect_in_order(
+    browser: Any, base: str, desk: Desk
+) -> None:
+    """An agent who presses "w" and at once "e" ends with the conversation resolved: the
+    second key is not lost to the reload the first one starts, nor sent before it."""
+    ctx = context(browser, base)
+    page = ctx.new_page()
+    page.goto(f"{base}/inbox")
+    conv = page.locator("tr.row").nth(2).get_attribute("data-id")
+    page.goto(f"{base}/c/{conv}")
+    settle(page)
+    page.keyboard.press("w")
+    page.keyboard.press("e")
+    page.locator("#status", has_text="resolved").wait_for()
+    page.wait_for_load_state("load")
+    page.goto(f"{base}/c/{conv}")  # the server's state, not the page's
+    assert "resolved" in page.locator("#status").inner_text()
+    # "e" pressed while the page reloads after "w" (the reload held back here) is kept,
+    # and acted on once the page has loaded.
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    page.route(f"{base}/c/{conv}", hold)
+    with page.expect_response(lambda r: r.url.endswith(f"/c/{conv}/status")):
+        page.keyboard.press("w")
+    while not held:
+        page.wait_for_timeout(20)
+    page.keyboard.press("e")  # the old page is still shown, and is leaving
+    held[0].continue_()
+    page.unroute(f"{base}/c/{conv}", hold)
+    page.locator("#status", has_text="resolved").wait_for()
+    page.wait_for_load_state("load")
+    page.goto(f"{base}/c/{conv}")
+    assert "resolved" in page.locator("#status").inner_text()
+    ctx.close()
+
+
 def test_every_action_has_a_key_listed_on_question_mark(
     browser: Any, base: str, desk: Desk
 ) -> None:

@@ -109,6 +109,37 @@
     return true;
   }
 
+  // Actions run one after another, and the page reloads once, after the last: "w" then "e"
+  // pressed quickly both reach the server, in that order. A key pressed while the page is
+  // already reloading is kept and acted on once it has loaded (else the reload drops it).
+  var actions = Promise.resolve(), inFlight = 0, leaving = false;
+  var PENDING_KEY = "earful-pending-key";
+  function act(url, fields, reload) {
+    inFlight += 1;
+    actions = actions
+      .then(function () { return post(url, fields); })
+      .catch(function () {})
+      .then(function () {
+        inFlight -= 1;
+        if (inFlight === 0 && reload) { leaving = true; window.location.reload(); }
+      });
+  }
+  function keepForNextPage(key) {
+    try {
+      sessionStorage.setItem(PENDING_KEY, JSON.stringify({ key: key, path: location.pathname }));
+    } catch (e) { /* no storage: the key is dropped, as before */ }
+  }
+  function replayKeptKey() {
+    var kept = null;
+    try {
+      kept = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null");
+      sessionStorage.removeItem(PENDING_KEY);
+    } catch (e) { return; }
+    if (kept && kept.path === location.pathname) {
+      document.dispatchEvent(new KeyboardEvent("keydown", { key: kept.key, bubbles: true }));
+    }
+  }
+
   var pendingG = 0; // time "g" was pressed: "g i" goes to the inbox, and so on
   var GO = { i: "/inbox", d: "/dashboard", b: "/brands", a: "/account" };
 
@@ -139,7 +170,11 @@
     pendingG = 0;
     var id = conversationId();
     var onPage = !!document.querySelector(".conversation[data-id]");
-    var after = function () { if (onPage) window.location.reload(); };
+    if (leaving && (evt.key === "a" || evt.key === "e" || evt.key === "w")) {
+      keepForNextPage(evt.key);
+      evt.preventDefault();
+      return;
+    }
     switch (evt.key) {
       case "?": showKeys(); break;
       case "g": pendingG = Date.now(); break;
@@ -155,13 +190,13 @@
         window.location.href = current().getAttribute("data-href");
         break;
       case "a":
-        if (id) post("/c/" + id + "/assign", { assignee: "me" }).then(after);
+        if (id) act("/c/" + id + "/assign", { assignee: "me" }, onPage);
         break;
       case "e":
-        if (id) post("/c/" + id + "/status", { status: "resolved" }).then(after);
+        if (id) act("/c/" + id + "/status", { status: "resolved" }, onPage);
         break;
       case "w":
-        if (id && onPage) post("/c/" + id + "/status", { status: "waiting" }).then(after);
+        if (id && onPage) act("/c/" + id + "/status", { status: "waiting" }, true);
         else return;
         break;
       case "r":
@@ -199,6 +234,7 @@
 
   function ready() {
     showTheme();
+    replayKeptKey();
     if (rows().length && !current()) select(rows()[0], false);
     if (window.location.hash === "#reply-form") focusField(document.getElementById("reply-text"));
     if (window.location.hash === "#search") focusField(document.getElementById("search"));
