@@ -282,9 +282,8 @@ def refresh_states(session: Session, conv_ids: Sequence[int]) -> None:
                     unanswered.append(p)
                     if waiting is None:
                         waiting = p.created_at
-            urgency = most_urgent(unanswered) if unanswered else None
-            if urgency is None and latest is not None:
-                urgency = latest.urgency
+            # Waiting: the most urgent waiting post; answered: the latest post's.
+            urgency = most_urgent(unanswered) if unanswered else latest.urgency if latest else None
             s = prio.score(urgency, latest.sentiment, latest.sentiment_score) if latest else 0.0
             values.append(
                 {

@@ -281,11 +281,11 @@ class Understanding:
         pos = r.sentiment_classes.index("positive")
         out: list[Labels] = []
         for i, text in enumerate(texts):
-            s = int(r.sentiment[i].argmax())
             lang = r.languages[i]
             if not english_heads_apply(lang, text):
                 out.append(not_scored(lang, bool(r.question[i])))
                 continue
+            s = int(r.sentiment[i].argmax())
             p_pos = float(r.sentiment[i, pos])
             intent, intent_score = intent_of(float(r.complaint[i]), bool(r.question[i]), p_pos)
             out.append(
